@@ -160,7 +160,11 @@ impl<'a> Reader<'a> {
 
     /// Fails with [`WireError::Size`] if any bytes are left.
     pub fn finish(self) -> Result<(), WireError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(WireError::Size) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::Size)
+        }
     }
 
     /// Reads a `T`.
@@ -183,7 +187,9 @@ impl Writer {
 
     /// An empty writer with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
-        Writer { buf: Vec::with_capacity(n) }
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     /// Bytes written so far.
@@ -355,7 +361,10 @@ mod tests {
         assert_eq!(r.u8(), Ok(0x9a));
         assert_eq!(r.finish(), Ok(()));
         assert_eq!(Reader::new(&[]).u64(), Err(WireError::Insufficient));
-        assert_eq!(Reader::new(&[1, 2]).take(usize::MAX), Err(WireError::Insufficient));
+        assert_eq!(
+            Reader::new(&[1, 2]).take(usize::MAX),
+            Err(WireError::Insufficient)
+        );
     }
 
     #[test]
@@ -365,13 +374,22 @@ mod tests {
         w.sized_u16(|w| w.bytes(b"abc"));
         w.patch_u32(at, 0xdead_beef);
         w.patch_u32(100, 1);
-        assert_eq!(w.into_vec(), vec![0xde, 0xad, 0xbe, 0xef, 0, 3, b'a', b'b', b'c']);
+        assert_eq!(
+            w.into_vec(),
+            vec![0xde, 0xad, 0xbe, 0xef, 0, 3, b'a', b'b', b'c']
+        );
     }
 
     #[test]
     fn integers_round_trip_big_endian() {
-        assert_eq!(0x0102_0304_0506_0708u64.to_bytes(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(u64::from_bytes(&[1, 2, 3, 4, 5, 6, 7, 8]), Ok(0x0102_0304_0506_0708));
+        assert_eq!(
+            0x0102_0304_0506_0708u64.to_bytes(),
+            vec![1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(
+            u64::from_bytes(&[1, 2, 3, 4, 5, 6, 7, 8]),
+            Ok(0x0102_0304_0506_0708)
+        );
         assert_eq!(u32::from_bytes(&[1, 2, 3, 4, 5]), Err(WireError::Size));
     }
 }

@@ -459,7 +459,8 @@ mod tests {
 
     #[test]
     fn named_values_are_unique() {
-        for list in [CommandCode::ALL.iter().map(|c| c.0).collect::<Vec<_>>()] {
+        {
+            let list: Vec<u32> = CommandCode::ALL.iter().map(|c| c.0).collect();
             let mut sorted = list.clone();
             sorted.sort_unstable();
             sorted.dedup();

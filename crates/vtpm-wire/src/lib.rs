@@ -14,6 +14,10 @@
 //! used to allocate before it has been checked against the structure's
 //! capacity.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
+)]
 
 pub mod codec;
 pub mod constants;

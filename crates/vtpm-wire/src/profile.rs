@@ -136,7 +136,12 @@ mod tests {
         for h in HASH_ALGS {
             assert!(ids.contains(&h.0));
         }
-        for m in SYM_MODES.iter().chain(&KDFS).chain(&RSA_SCHEMES).chain(&ECC_SCHEMES) {
+        for m in SYM_MODES
+            .iter()
+            .chain(&KDFS)
+            .chain(&RSA_SCHEMES)
+            .chain(&ECC_SCHEMES)
+        {
             assert!(ids.contains(&m.0), "{m:?}");
         }
     }

@@ -134,7 +134,11 @@ impl TpmRc {
 
     /// The code without its handle/parameter/session position.
     pub fn base(self) -> TpmRc {
-        if self.is_format_one() { TpmRc(self.0 & 0x0BF) } else { self }
+        if self.is_format_one() {
+            TpmRc(self.0 & 0x0BF)
+        } else {
+            self
+        }
     }
 
     fn with_position(self, bits: u32, n: u32) -> TpmRc {
@@ -254,7 +258,10 @@ mod tests {
 
     #[test]
     fn display_names_the_code() {
-        assert_eq!(TpmRc(0x1C4).to_string(), "TPM_RC_VALUE (parameter 1) [0x1c4]");
+        assert_eq!(
+            TpmRc(0x1C4).to_string(),
+            "TPM_RC_VALUE (parameter 1) [0x1c4]"
+        );
         assert_eq!(TpmRc::INITIALIZE.to_string(), "TPM_RC_INITIALIZE [0x100]");
     }
 }

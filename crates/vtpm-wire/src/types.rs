@@ -141,6 +141,17 @@ pub fn read_yes_no(r: &mut Reader<'_>) -> Result<bool, WireError> {
     }
 }
 
+/// TPMI_RH_HIERARCHY (`allow_null` for TPMI_RH_HIERARCHY+): owner,
+/// endorsement or platform, otherwise [`WireError::Value`].
+pub fn read_hierarchy(r: &mut Reader<'_>, allow_null: bool) -> Result<u32, WireError> {
+    use crate::constants::handle::{RH_ENDORSEMENT, RH_NULL, RH_OWNER, RH_PLATFORM};
+    match r.u32()? {
+        h @ (RH_OWNER | RH_ENDORSEMENT | RH_PLATFORM) => Ok(h),
+        RH_NULL if allow_null => Ok(RH_NULL),
+        _ => Err(WireError::Value),
+    }
+}
+
 /// TPMT_HA: a digest tagged with its algorithm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ha {
@@ -155,7 +166,10 @@ impl Ha {
     pub fn read(r: &mut Reader<'_>, allow_null: bool) -> Result<Ha, WireError> {
         let alg = read_hash_alg(r, allow_null)?;
         let size = profile::digest_size(alg).unwrap_or(0);
-        Ok(Ha { alg, digest: r.take(size)?.to_vec() })
+        Ok(Ha {
+            alg,
+            digest: r.take(size)?.to_vec(),
+        })
     }
 }
 
@@ -218,7 +232,11 @@ pub struct PcrSelection {
 impl PcrSelection {
     /// A selection of `pcrs` in bank `hash`.
     pub fn new(hash: AlgId, pcrs: impl IntoIterator<Item = usize>) -> Self {
-        let mut s = PcrSelection { hash, size_of_select: profile::PCR_SELECT_MAX as u8, select: [0; profile::PCR_SELECT_MAX] };
+        let mut s = PcrSelection {
+            hash,
+            size_of_select: profile::PCR_SELECT_MAX as u8,
+            select: [0; profile::PCR_SELECT_MAX],
+        };
         for p in pcrs {
             s.set(p, true);
         }
@@ -227,7 +245,9 @@ impl PcrSelection {
 
     /// Is PCR `n` selected?
     pub fn is_selected(&self, n: usize) -> bool {
-        self.select.get(n / 8).is_some_and(|b| b & (1 << (n % 8)) != 0)
+        self.select
+            .get(n / 8)
+            .is_some_and(|b| b & (1 << (n % 8)) != 0)
     }
 
     /// Selects or deselects PCR `n` (ignored beyond the bitmap).
@@ -268,7 +288,11 @@ impl Unmarshal for PcrSelection {
         if let Some(dst) = select.get_mut(..n) {
             dst.copy_from_slice(r.take(n)?);
         }
-        Ok(PcrSelection { hash, size_of_select, select })
+        Ok(PcrSelection {
+            hash,
+            size_of_select,
+            select,
+        })
     }
 }
 
@@ -347,7 +371,12 @@ impl Unmarshal for AuthCommand {
             return Err(WireError::ReservedBits);
         }
         let hmac = Auth::unmarshal(r)?;
-        Ok(AuthCommand { session_handle, nonce, attributes, hmac })
+        Ok(AuthCommand {
+            session_handle,
+            nonce,
+            attributes,
+            hmac,
+        })
     }
 }
 
@@ -421,7 +450,11 @@ pub struct SymDefObject {
 
 impl SymDefObject {
     /// The NULL definition.
-    pub const NULL: SymDefObject = SymDefObject { algorithm: AlgId::NULL, key_bits: 0, mode: AlgId::NULL };
+    pub const NULL: SymDefObject = SymDefObject {
+        algorithm: AlgId::NULL,
+        key_bits: 0,
+        mode: AlgId::NULL,
+    };
 
     /// Reads a TPMT_SYM_DEF_OBJECT (`allow_null` for the `+` form).
     pub fn read(r: &mut Reader<'_>, allow_null: bool) -> Result<Self, WireError> {
@@ -437,7 +470,11 @@ impl SymDefObject {
                 if !(profile::SYM_MODES.contains(&mode) || mode == AlgId::NULL) {
                     return Err(WireError::Mode);
                 }
-                Ok(SymDefObject { algorithm, key_bits, mode })
+                Ok(SymDefObject {
+                    algorithm,
+                    key_bits,
+                    mode,
+                })
             }
             _ => Err(WireError::Symmetric),
         }
@@ -468,7 +505,11 @@ pub struct Scheme {
 
 impl Scheme {
     /// The NULL scheme.
-    pub const NULL: Scheme = Scheme { scheme: AlgId::NULL, hash_alg: None, kdf: None };
+    pub const NULL: Scheme = Scheme {
+        scheme: AlgId::NULL,
+        hash_alg: None,
+        kdf: None,
+    };
 
     fn read_with(
         r: &mut Reader<'_>,
@@ -487,8 +528,16 @@ impl Scheme {
             AlgId::RSAES => None,
             _ => Some(read_hash_alg(r, false)?),
         };
-        let kdf = if scheme == AlgId::XOR { Some(read_kdf(r, false)?) } else { None };
-        Ok(Scheme { scheme, hash_alg, kdf })
+        let kdf = if scheme == AlgId::XOR {
+            Some(read_kdf(r, false)?)
+        } else {
+            None
+        };
+        Ok(Scheme {
+            scheme,
+            hash_alg,
+            kdf,
+        })
     }
 
     /// TPMT_RSA_SCHEME+.
@@ -515,7 +564,11 @@ impl Scheme {
 /// TPMI_ALG_KDF(+).
 fn read_kdf(r: &mut Reader<'_>, allow_null: bool) -> Result<AlgId, WireError> {
     let kdf = AlgId(r.u16()?);
-    if profile::KDFS.contains(&kdf) || (allow_null && kdf == AlgId::NULL) { Ok(kdf) } else { Err(WireError::Kdf) }
+    if profile::KDFS.contains(&kdf) || (allow_null && kdf == AlgId::NULL) {
+        Ok(kdf)
+    } else {
+        Err(WireError::Kdf)
+    }
 }
 
 impl Marshal for Scheme {
@@ -570,8 +623,12 @@ pub enum PublicParms {
 impl Unmarshal for PublicParms {
     fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
         match AlgId(r.u16()?) {
-            AlgId::KEYEDHASH => Ok(PublicParms::KeyedHash { scheme: Scheme::read_keyedhash(r)? }),
-            AlgId::SYMCIPHER => Ok(PublicParms::SymCipher { sym: SymDefObject::read(r, false)? }),
+            AlgId::KEYEDHASH => Ok(PublicParms::KeyedHash {
+                scheme: Scheme::read_keyedhash(r)?,
+            }),
+            AlgId::SYMCIPHER => Ok(PublicParms::SymCipher {
+                sym: SymDefObject::read(r, false)?,
+            }),
             AlgId::RSA => {
                 let symmetric = SymDefObject::read(r, true)?;
                 let scheme = Scheme::read_rsa(r)?;
@@ -580,7 +637,12 @@ impl Unmarshal for PublicParms {
                     return Err(WireError::Value);
                 }
                 let exponent = r.u32()?;
-                Ok(PublicParms::Rsa { symmetric, scheme, key_bits, exponent })
+                Ok(PublicParms::Rsa {
+                    symmetric,
+                    scheme,
+                    key_bits,
+                    exponent,
+                })
             }
             AlgId::ECC => {
                 let symmetric = SymDefObject::read(r, true)?;
@@ -590,7 +652,12 @@ impl Unmarshal for PublicParms {
                     return Err(WireError::Curve);
                 }
                 let kdf = Scheme::read_kdf(r)?;
-                Ok(PublicParms::Ecc { symmetric, scheme, curve, kdf })
+                Ok(PublicParms::Ecc {
+                    symmetric,
+                    scheme,
+                    curve,
+                    kdf,
+                })
             }
             _ => Err(WireError::Type),
         }
@@ -608,14 +675,24 @@ impl Marshal for PublicParms {
                 w.write(&AlgId::SYMCIPHER);
                 w.write(sym);
             }
-            PublicParms::Rsa { symmetric, scheme, key_bits, exponent } => {
+            PublicParms::Rsa {
+                symmetric,
+                scheme,
+                key_bits,
+                exponent,
+            } => {
                 w.write(&AlgId::RSA);
                 w.write(symmetric);
                 w.write(scheme);
                 w.u16(*key_bits);
                 w.u32(*exponent);
             }
-            PublicParms::Ecc { symmetric, scheme, curve, kdf } => {
+            PublicParms::Ecc {
+                symmetric,
+                scheme,
+                curve,
+                kdf,
+            } => {
                 w.write(&AlgId::ECC);
                 w.write(symmetric);
                 w.write(scheme);
@@ -670,7 +747,10 @@ impl Unmarshal for TaggedPcrSelect {
         if !(profile::PCR_SELECT_MIN..=profile::PCR_SELECT_MAX).contains(&n) {
             return Err(WireError::Value);
         }
-        Ok(TaggedPcrSelect { tag, select: r.take(n)?.to_vec() })
+        Ok(TaggedPcrSelect {
+            tag,
+            select: r.take(n)?.to_vec(),
+        })
     }
 }
 
@@ -785,7 +865,10 @@ mod tests {
         // A size of 0xffff on a 64-byte TPM2B is refused from the size alone.
         assert_eq!(Digest::from_bytes(&[0xff, 0xff]), Err(WireError::Size));
         assert_eq!(Digest::from_bytes(&[0x00, 0x41]), Err(WireError::Size));
-        assert_eq!(Digest::from_bytes(&[0x00, 0x02, 1]), Err(WireError::Insufficient));
+        assert_eq!(
+            Digest::from_bytes(&[0x00, 0x02, 1]),
+            Err(WireError::Insufficient)
+        );
         let d = Digest::from_bytes(&[0x00, 0x02, 1, 2]).unwrap();
         assert_eq!(d.as_bytes(), &[1, 2]);
         assert_eq!(d.to_bytes(), vec![0, 2, 1, 2]);
@@ -801,19 +884,36 @@ mod tests {
         let bytes = sel.to_bytes();
         assert_eq!(
             bytes,
-            vec![0, 0, 0, 2, 0, 0x0b, 3, 0x81, 0x00, 0x81, 0, 0x04, 3, 0x02, 0, 0]
+            vec![
+                0, 0, 0, 2, 0, 0x0b, 3, 0x81, 0x00, 0x81, 0, 0x04, 3, 0x02, 0, 0
+            ]
         );
         let back = PcrSelectionList::from_bytes(&bytes).unwrap();
         assert_eq!(back, sel);
         assert_eq!(back.0[0].pcrs().collect::<Vec<_>>(), vec![0, 7, 16, 23]);
         // sizeofSelect below PCR_SELECT_MIN / above PCR_SELECT_MAX.
-        assert_eq!(PcrSelection::from_bytes(&[0, 0x0b, 2, 0, 0]), Err(WireError::Value));
-        assert_eq!(PcrSelection::from_bytes(&[0, 0x0b, 4, 0, 0, 0, 0]), Err(WireError::Value));
+        assert_eq!(
+            PcrSelection::from_bytes(&[0, 0x0b, 2, 0, 0]),
+            Err(WireError::Value)
+        );
+        assert_eq!(
+            PcrSelection::from_bytes(&[0, 0x0b, 4, 0, 0, 0, 0]),
+            Err(WireError::Value)
+        );
         // Unknown hash.
-        assert_eq!(PcrSelection::from_bytes(&[0, 0x12, 3, 0, 0, 0]), Err(WireError::Hash));
+        assert_eq!(
+            PcrSelection::from_bytes(&[0, 0x12, 3, 0, 0, 0]),
+            Err(WireError::Hash)
+        );
         // More selections than banks.
-        assert_eq!(PcrSelectionList::from_bytes(&[0, 0, 0, 5]), Err(WireError::Size));
-        assert_eq!(PcrSelectionList::from_bytes(&[0xff, 0xff, 0xff, 0xff]), Err(WireError::Size));
+        assert_eq!(
+            PcrSelectionList::from_bytes(&[0, 0, 0, 5]),
+            Err(WireError::Size)
+        );
+        assert_eq!(
+            PcrSelectionList::from_bytes(&[0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::Size)
+        );
     }
 
     #[test]
@@ -824,7 +924,10 @@ mod tests {
         assert_eq!(v.0[0].digest.len(), 20);
         assert_eq!(v.to_bytes(), bytes);
         bytes.pop();
-        assert_eq!(DigestValues::from_bytes(&bytes), Err(WireError::Insufficient));
+        assert_eq!(
+            DigestValues::from_bytes(&bytes),
+            Err(WireError::Insufficient)
+        );
     }
 
     #[test]
@@ -854,7 +957,10 @@ mod tests {
         let aes192 = [0, 0x25, 0, 6, 0, 192, 0, 0x43];
         assert_eq!(PublicParms::from_bytes(&aes192), Err(WireError::Value));
         let camellia = [0, 0x25, 0, 0x26, 0, 128, 0, 0x43];
-        assert_eq!(PublicParms::from_bytes(&camellia), Err(WireError::Symmetric));
+        assert_eq!(
+            PublicParms::from_bytes(&camellia),
+            Err(WireError::Symmetric)
+        );
         let bad_type = [0, 0x99];
         assert_eq!(PublicParms::from_bytes(&bad_type), Err(WireError::Type));
         let hmac_sha256 = [0, 8, 0, 5, 0, 0x0b];
@@ -865,10 +971,19 @@ mod tests {
 
     #[test]
     fn capability_data_round_trip() {
-        let data = CapabilityData::TpmProperties(vec![TaggedProperty { property: 0x100, value: 0x322e_3000 }]);
+        let data = CapabilityData::TpmProperties(vec![TaggedProperty {
+            property: 0x100,
+            value: 0x322e_3000,
+        }]);
         let bytes = data.to_bytes();
-        assert_eq!(bytes, vec![0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 1, 0, 0x32, 0x2e, 0x30, 0]);
+        assert_eq!(
+            bytes,
+            vec![0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 1, 0, 0x32, 0x2e, 0x30, 0]
+        );
         assert_eq!(CapabilityData::from_bytes(&bytes).unwrap(), data);
-        assert_eq!(CapabilityData::from_bytes(&[0, 0, 0, 0x55, 0, 0, 0, 0]), Err(WireError::Selector));
+        assert_eq!(
+            CapabilityData::from_bytes(&[0, 0, 0, 0x55, 0, 0, 0, 0]),
+            Err(WireError::Selector)
+        );
     }
 }

@@ -1,0 +1,188 @@
+//! The commands, one file per command, grouped by the chapter of Part 3
+//! they are specified in, and the dispatch table that lists them.
+
+pub mod capability;
+pub mod clock;
+pub mod context;
+pub mod pcr;
+pub mod random;
+pub mod sequence;
+pub mod start_up;
+pub mod symmetric;
+pub mod testing;
+
+use crate::dispatch::{AuthRole, CommandDef, HandleKind, HandleSpec, attr, run};
+use vtpm_wire::constants::CommandCode as Cc;
+
+const PCR_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Pcr { null_ok: false },
+    auth: AuthRole::User,
+};
+const PCR_PLUS_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Pcr { null_ok: true },
+    auth: AuthRole::User,
+};
+const PLATFORM_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Platform,
+    auth: AuthRole::User,
+};
+const OBJECT_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Object,
+    auth: AuthRole::User,
+};
+
+const fn def(
+    cc: Cc,
+    handles: &'static [HandleSpec],
+    response_handle: bool,
+    attrs: u8,
+    handler: crate::dispatch::Handler,
+) -> CommandDef {
+    CommandDef {
+        cc,
+        handles,
+        response_handle,
+        attrs,
+        handler,
+    }
+}
+
+/// Every implemented command, sorted by command code. Anything else
+/// answers TPM_RC_COMMAND_CODE.
+pub static TABLE: &[CommandDef] = &[
+    def(
+        Cc::PCR_Allocate,
+        &[PLATFORM_USER],
+        false,
+        attr::NV,
+        run::<pcr::pcr_allocate::PcrAllocate>,
+    ),
+    def(
+        Cc::PCR_Event,
+        &[PCR_PLUS_USER],
+        false,
+        0,
+        run::<pcr::pcr_event::PcrEvent>,
+    ),
+    def(
+        Cc::PCR_Reset,
+        &[PCR_USER],
+        false,
+        0,
+        run::<pcr::pcr_reset::PcrReset>,
+    ),
+    def(
+        Cc::SequenceComplete,
+        &[OBJECT_USER],
+        false,
+        attr::FLUSHED,
+        run::<sequence::sequence_complete::SequenceComplete>,
+    ),
+    def(
+        Cc::IncrementalSelfTest,
+        &[],
+        false,
+        0,
+        run::<testing::incremental_self_test::IncrementalSelfTest>,
+    ),
+    def(
+        Cc::SelfTest,
+        &[],
+        false,
+        0,
+        run::<testing::self_test::SelfTest>,
+    ),
+    def(
+        Cc::Startup,
+        &[],
+        false,
+        attr::NV | attr::NO_SESSIONS,
+        run::<start_up::startup::Startup>,
+    ),
+    def(
+        Cc::Shutdown,
+        &[],
+        false,
+        attr::NV,
+        run::<start_up::shutdown::Shutdown>,
+    ),
+    def(
+        Cc::StirRandom,
+        &[],
+        false,
+        0,
+        run::<random::stir_random::StirRandom>,
+    ),
+    def(
+        Cc::SequenceUpdate,
+        &[OBJECT_USER],
+        false,
+        0,
+        run::<sequence::sequence_update::SequenceUpdate>,
+    ),
+    def(
+        Cc::FlushContext,
+        &[],
+        false,
+        attr::NO_SESSIONS,
+        run::<context::flush_context::FlushContext>,
+    ),
+    def(
+        Cc::GetCapability,
+        &[],
+        false,
+        0,
+        run::<capability::get_capability::GetCapability>,
+    ),
+    def(
+        Cc::GetRandom,
+        &[],
+        false,
+        0,
+        run::<random::get_random::GetRandom>,
+    ),
+    def(
+        Cc::GetTestResult,
+        &[],
+        false,
+        0,
+        run::<testing::get_test_result::GetTestResult>,
+    ),
+    def(Cc::Hash, &[], false, 0, run::<symmetric::hash::Hash>),
+    def(Cc::PCR_Read, &[], false, 0, run::<pcr::pcr_read::PcrRead>),
+    def(
+        Cc::ReadClock,
+        &[],
+        false,
+        0,
+        run::<clock::read_clock::ReadClock>,
+    ),
+    def(
+        Cc::PCR_Extend,
+        &[PCR_PLUS_USER],
+        false,
+        0,
+        run::<pcr::pcr_extend::PcrExtend>,
+    ),
+    def(
+        Cc::EventSequenceComplete,
+        &[PCR_PLUS_USER, OBJECT_USER],
+        false,
+        attr::FLUSHED,
+        run::<sequence::event_sequence_complete::EventSequenceComplete>,
+    ),
+    def(
+        Cc::HashSequenceStart,
+        &[],
+        true,
+        0,
+        run::<sequence::hash_sequence_start::HashSequenceStart>,
+    ),
+    def(
+        Cc::TestParms,
+        &[],
+        false,
+        0,
+        run::<capability::test_parms::TestParms>,
+    ),
+];

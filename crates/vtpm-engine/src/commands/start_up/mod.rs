@@ -1,0 +1,4 @@
+//! Part 3 chapter 9: Start-up.
+
+pub mod shutdown;
+pub mod startup;

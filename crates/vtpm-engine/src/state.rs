@@ -1,0 +1,342 @@
+//! The TPM's NV state (what survives power loss) and its versioned, explicit
+//! serialization: every field is written by hand in a fixed order after a
+//! magic and a version, never by serde of in-memory structures.
+
+use crate::pcr::{PcrValues, STATE_SAVE_PCRS};
+use vtpm_wire::codec::{Marshal, Reader, Unmarshal, WireError, Writer};
+use vtpm_wire::profile;
+use vtpm_wire::types::{PcrSelection, PcrSelectionList};
+use zeroize::Zeroize;
+
+/// Magic at the start of an NV image.
+pub const NV_MAGIC: [u8; 4] = *b"VTNV";
+/// Current NV image version.
+pub const NV_VERSION: u16 = 1;
+/// Size of the hierarchy proofs.
+pub const PROOF_SIZE: usize = 32;
+
+/// Why an NV image could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    /// The image does not start with the magic.
+    #[error("the NV image has no vtpm magic")]
+    Magic,
+    /// The image was written by a newer version.
+    #[error("the NV image has version {0}, this vtpm reads up to version {NV_VERSION}")]
+    Version(u16),
+    /// The image is truncated or malformed.
+    #[error("the NV image is malformed: {0}")]
+    Malformed(#[from] WireError),
+}
+
+/// Shutdown state recorded in NV (TPM_SU or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orderly {
+    /// The last power cycle ended without TPM2_Shutdown.
+    None,
+    /// TPM2_Shutdown(CLEAR).
+    Clear,
+    /// TPM2_Shutdown(STATE).
+    State,
+}
+
+/// Dictionary-attack parameters and counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaState {
+    /// maxTries.
+    pub max_tries: u32,
+    /// recoveryTime (seconds).
+    pub recovery_time: u32,
+    /// lockoutRecovery (seconds).
+    pub lockout_recovery: u32,
+    /// failedTries.
+    pub failed_tries: u32,
+}
+
+/// Volatile state saved by TPM2_Shutdown(STATE) for TPM2_Startup(STATE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedState {
+    /// PCR allocation in effect at shutdown.
+    pub allocation: PcrSelectionList,
+    /// PCR values of the state-saved PCRs.
+    pub pcrs: PcrValues,
+    /// pcrUpdateCounter.
+    pub pcr_counter: u32,
+    /// shEnable.
+    pub sh_enable: bool,
+    /// ehEnable.
+    pub eh_enable: bool,
+    /// Null hierarchy proof (kept over TPM Restart and Resume).
+    pub null_proof: [u8; PROOF_SIZE],
+}
+
+/// Everything the TPM keeps in NV.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NvState {
+    /// Endorsement hierarchy proof.
+    pub eh_proof: [u8; PROOF_SIZE],
+    /// Storage hierarchy proof.
+    pub sh_proof: [u8; PROOF_SIZE],
+    /// Platform hierarchy proof.
+    pub ph_proof: [u8; PROOF_SIZE],
+    /// ownerAuth.
+    pub owner_auth: Vec<u8>,
+    /// endorsementAuth.
+    pub endorsement_auth: Vec<u8>,
+    /// lockoutAuth.
+    pub lockout_auth: Vec<u8>,
+    /// PCR allocation, applied at the next TPM Reset.
+    pub pcr_allocation: PcrSelectionList,
+    /// Clock (ms) as of the last commit.
+    pub clock: u64,
+    /// resetCount.
+    pub reset_count: u32,
+    /// restartCount.
+    pub restart_count: u32,
+    /// How the last power cycle ended.
+    pub orderly: Orderly,
+    /// Dictionary-attack state.
+    pub da: DaState,
+    /// The TPM_ACCESS tpmEstablishment flag.
+    pub tpm_established: bool,
+    /// Saved volatile state of TPM2_Shutdown(STATE).
+    pub saved: Option<SavedState>,
+}
+
+impl Drop for NvState {
+    fn drop(&mut self) {
+        self.eh_proof.zeroize();
+        self.sh_proof.zeroize();
+        self.ph_proof.zeroize();
+        self.owner_auth.zeroize();
+        self.endorsement_auth.zeroize();
+        self.lockout_auth.zeroize();
+    }
+}
+
+/// The default PCR allocation: SHA-1 and SHA-256, all PCRs.
+pub fn default_allocation() -> PcrSelectionList {
+    let all = 0..profile::IMPLEMENTATION_PCR;
+    PcrSelectionList(
+        profile::HASH_ALGS
+            .iter()
+            .map(|&alg| {
+                let on = alg == vtpm_wire::constants::AlgId::SHA1
+                    || alg == vtpm_wire::constants::AlgId::SHA256;
+                PcrSelection::new(alg, all.clone().filter(|_| on))
+            })
+            .collect(),
+    )
+}
+
+impl NvState {
+    /// A freshly manufactured TPM: proofs from `entropy`, defaults elsewhere.
+    pub fn manufacture(entropy: &mut dyn FnMut(&mut [u8])) -> NvState {
+        let mut p = [[0u8; PROOF_SIZE]; 3];
+        for proof in p.iter_mut() {
+            entropy(proof);
+        }
+        NvState {
+            eh_proof: p[0],
+            sh_proof: p[1],
+            ph_proof: p[2],
+            owner_auth: Vec::new(),
+            endorsement_auth: Vec::new(),
+            lockout_auth: Vec::new(),
+            pcr_allocation: default_allocation(),
+            clock: 0,
+            reset_count: 0,
+            restart_count: 0,
+            orderly: Orderly::Clear,
+            da: DaState {
+                max_tries: 3,
+                recovery_time: 1000,
+                lockout_recovery: 1000,
+                failed_tries: 0,
+            },
+            tpm_established: false,
+            saved: None,
+        }
+    }
+
+    /// The NV image.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(1024);
+        w.bytes(&NV_MAGIC);
+        w.u16(NV_VERSION);
+        w.bytes(&self.eh_proof);
+        w.bytes(&self.sh_proof);
+        w.bytes(&self.ph_proof);
+        for a in [&self.owner_auth, &self.endorsement_auth, &self.lockout_auth] {
+            w.sized_u16(|w| w.bytes(a));
+        }
+        self.pcr_allocation.marshal(&mut w);
+        w.u64(self.clock);
+        w.u32(self.reset_count);
+        w.u32(self.restart_count);
+        w.u8(match self.orderly {
+            Orderly::None => 0,
+            Orderly::Clear => 1,
+            Orderly::State => 2,
+        });
+        w.u32(self.da.max_tries);
+        w.u32(self.da.recovery_time);
+        w.u32(self.da.lockout_recovery);
+        w.u32(self.da.failed_tries);
+        w.u8(u8::from(self.tpm_established));
+        match &self.saved {
+            None => w.u8(0),
+            Some(s) => {
+                w.u8(1);
+                s.allocation.marshal(&mut w);
+                s.pcrs.marshal(&mut w);
+                w.u32(s.pcr_counter);
+                w.u8(u8::from(s.sh_enable));
+                w.u8(u8::from(s.eh_enable));
+                w.bytes(&s.null_proof);
+            }
+        }
+        w.into_vec()
+    }
+
+    /// Parses an NV image.
+    pub fn from_bytes(image: &[u8]) -> Result<NvState, StateError> {
+        let mut r = Reader::new(image);
+        if r.take(4).map_err(|_| StateError::Magic)? != NV_MAGIC {
+            return Err(StateError::Magic);
+        }
+        let version = r.u16()?;
+        if version != NV_VERSION {
+            return Err(StateError::Version(version));
+        }
+        let eh_proof = r.array()?;
+        let sh_proof = r.array()?;
+        let ph_proof = r.array()?;
+        let mut auths = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let n = usize::from(r.u16()?);
+            if n > profile::MAX_DIGEST_SIZE {
+                return Err(WireError::Size.into());
+            }
+            auths.push(r.take(n)?.to_vec());
+        }
+        let pcr_allocation = PcrSelectionList::unmarshal(&mut r)?;
+        let clock = r.u64()?;
+        let reset_count = r.u32()?;
+        let restart_count = r.u32()?;
+        let orderly = match r.u8()? {
+            0 => Orderly::None,
+            1 => Orderly::Clear,
+            2 => Orderly::State,
+            _ => return Err(WireError::Value.into()),
+        };
+        let da = DaState {
+            max_tries: r.u32()?,
+            recovery_time: r.u32()?,
+            lockout_recovery: r.u32()?,
+            failed_tries: r.u32()?,
+        };
+        let tpm_established = read_bool(&mut r)?;
+        let saved = match r.u8()? {
+            0 => None,
+            1 => Some(SavedState {
+                allocation: PcrSelectionList::unmarshal(&mut r)?,
+                pcrs: PcrValues::unmarshal(&mut r)?,
+                pcr_counter: r.u32()?,
+                sh_enable: read_bool(&mut r)?,
+                eh_enable: read_bool(&mut r)?,
+                null_proof: r.array()?,
+            }),
+            _ => return Err(WireError::Value.into()),
+        };
+        r.finish()?;
+        let mut auths = auths.into_iter();
+        Ok(NvState {
+            eh_proof,
+            sh_proof,
+            ph_proof,
+            owner_auth: auths.next().unwrap_or_default(),
+            endorsement_auth: auths.next().unwrap_or_default(),
+            lockout_auth: auths.next().unwrap_or_default(),
+            pcr_allocation,
+            clock,
+            reset_count,
+            restart_count,
+            orderly,
+            da,
+            tpm_established,
+            saved,
+        })
+    }
+}
+
+fn read_bool(r: &mut Reader<'_>) -> Result<bool, WireError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(WireError::Value),
+    }
+}
+
+/// Which state-saved PCRs a saved state may carry.
+pub fn is_state_saved(pcr: usize) -> bool {
+    STATE_SAVE_PCRS.contains(&pcr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NvState {
+        let mut n = 0u8;
+        let mut st = NvState::manufacture(&mut |b: &mut [u8]| {
+            for x in b.iter_mut() {
+                n = n.wrapping_add(1);
+                *x = n;
+            }
+        });
+        st.owner_auth = b"owner".to_vec();
+        st.clock = 123_456;
+        st.reset_count = 7;
+        st.orderly = Orderly::State;
+        let mut pcrs = PcrValues::default();
+        pcrs.set(crate::crypto::hash::HashAlg::Sha256, 3, &[0xab; 32]);
+        st.saved = Some(SavedState {
+            allocation: default_allocation(),
+            pcrs,
+            pcr_counter: 9,
+            sh_enable: true,
+            eh_enable: false,
+            null_proof: [5; PROOF_SIZE],
+        });
+        st
+    }
+
+    #[test]
+    fn nv_image_round_trips() {
+        let st = sample();
+        let bytes = st.to_bytes();
+        assert_eq!(&bytes[..4], b"VTNV");
+        assert_eq!(NvState::from_bytes(&bytes), Ok(st));
+    }
+
+    #[test]
+    fn every_truncation_and_bad_header_is_refused() {
+        let bytes = sample().to_bytes();
+        for n in 0..bytes.len() {
+            assert!(
+                NvState::from_bytes(&bytes[..n]).is_err(),
+                "prefix {n} accepted"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(NvState::from_bytes(&longer).is_err());
+        let mut bad_magic = bytes.clone();
+        bad_magic[0] ^= 1;
+        assert_eq!(NvState::from_bytes(&bad_magic), Err(StateError::Magic));
+        let mut newer = bytes;
+        newer[5] = 99;
+        assert_eq!(NvState::from_bytes(&newer), Err(StateError::Version(99)));
+    }
+}

@@ -1,0 +1,896 @@
+//! The engine through its one entry point: command bytes built by hand
+//! from Part 3's tables, responses checked field by field against values
+//! computed here (PCR extends recomputed with sha2, hashes against FIPS
+//! vectors, response codes from Part 2).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+use vtpm_engine::{MemoryPlatform, Tpm};
+
+const NO_SESSIONS: u16 = 0x8001;
+const SESSIONS: u16 = 0x8002;
+const RS_PW: u32 = 0x4000_0009;
+const RH_NULL: u32 = 0x4000_0007;
+const RH_OWNER: u32 = 0x4000_0001;
+const RH_PLATFORM: u32 = 0x4000_000C;
+
+mod cc {
+    pub const PCR_ALLOCATE: u32 = 0x12B;
+    pub const PCR_EVENT: u32 = 0x13C;
+    pub const PCR_RESET: u32 = 0x13D;
+    pub const SEQUENCE_COMPLETE: u32 = 0x13E;
+    pub const INCREMENTAL_SELF_TEST: u32 = 0x142;
+    pub const SELF_TEST: u32 = 0x143;
+    pub const STARTUP: u32 = 0x144;
+    pub const SHUTDOWN: u32 = 0x145;
+    pub const STIR_RANDOM: u32 = 0x146;
+    pub const SEQUENCE_UPDATE: u32 = 0x15C;
+    pub const FLUSH_CONTEXT: u32 = 0x165;
+    pub const GET_CAPABILITY: u32 = 0x17A;
+    pub const GET_RANDOM: u32 = 0x17B;
+    pub const GET_TEST_RESULT: u32 = 0x17C;
+    pub const HASH: u32 = 0x17D;
+    pub const PCR_READ: u32 = 0x17E;
+    pub const READ_CLOCK: u32 = 0x181;
+    pub const PCR_EXTEND: u32 = 0x182;
+    pub const EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
+    pub const HASH_SEQUENCE_START: u32 = 0x186;
+    pub const TEST_PARMS: u32 = 0x18A;
+    pub const CREATE_PRIMARY: u32 = 0x131;
+}
+
+/// Builds a command: header, handles, optional password sessions, params.
+fn command(code: u32, handles: &[u32], passwords: Option<&[&[u8]]>, params: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for h in handles {
+        body.extend(h.to_be_bytes());
+    }
+    if let Some(pws) = passwords {
+        let mut area = Vec::new();
+        for pw in pws {
+            area.extend(RS_PW.to_be_bytes());
+            area.extend(0u16.to_be_bytes());
+            area.push(0x01);
+            area.extend((pw.len() as u16).to_be_bytes());
+            area.extend(*pw);
+        }
+        body.extend((area.len() as u32).to_be_bytes());
+        body.extend(area);
+    }
+    body.extend(params);
+    let tag = if passwords.is_some() {
+        SESSIONS
+    } else {
+        NO_SESSIONS
+    };
+    let mut cmd = Vec::new();
+    cmd.extend(tag.to_be_bytes());
+    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
+    cmd.extend(code.to_be_bytes());
+    cmd.extend(body);
+    cmd
+}
+
+fn rc(rsp: &[u8]) -> u32 {
+    assert!(rsp.len() >= 10, "short response {rsp:02x?}");
+    assert_eq!(
+        u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize,
+        rsp.len(),
+        "size field"
+    );
+    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
+}
+
+/// Parameters of a successful response (after the parameterSize for
+/// SESSIONS responses), with `handles` response handles skipped.
+fn params(rsp: &[u8], handles: usize) -> &[u8] {
+    assert_eq!(rc(rsp), 0, "rc 0x{:x}", rc(rsp));
+    let mut p = &rsp[10 + 4 * handles..];
+    if u16::from_be_bytes([rsp[0], rsp[1]]) == SESSIONS {
+        let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
+        p = &p[4..4 + n];
+    }
+    p
+}
+
+fn tpm() -> Tpm {
+    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
+    t.power_on();
+    t
+}
+
+fn started() -> Tpm {
+    let mut t = tpm();
+    let r = t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]));
+    assert_eq!(rc(&r), 0);
+    t
+}
+
+fn sel(alg: u16, pcrs: &[usize]) -> Vec<u8> {
+    let mut bitmap = [0u8; 3];
+    for &p in pcrs {
+        bitmap[p / 8] |= 1 << (p % 8);
+    }
+    let mut v = alg.to_be_bytes().to_vec();
+    v.push(3);
+    v.extend(bitmap);
+    v
+}
+
+fn pcr_read(t: &mut Tpm, alg: u16, pcr: usize) -> Vec<u8> {
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(sel(alg, &[pcr]));
+    let r = t.execute(0, &command(cc::PCR_READ, &[], None, &p));
+    let out = params(&r, 0);
+    // counter(4) count(4) sel(2+1+3) digests: count(4) size(2) value
+    let value = &out[4 + 4 + 6 + 4..];
+    let size = u16::from_be_bytes([value[0], value[1]]) as usize;
+    value[2..2 + size].to_vec()
+}
+
+fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+#[test]
+fn malformed_headers_get_the_spec_codes() {
+    let mut t = tpm();
+    assert_eq!(rc(&t.execute(0, &[])), 0x09A, "empty: TPM_RC_INSUFFICIENT");
+    assert_eq!(rc(&t.execute(0, &[0x80])), 0x09A);
+    assert_eq!(rc(&t.execute(0, &[0x80, 0x01, 0, 0, 0])), 0x09A);
+    assert_eq!(
+        rc(&t.execute(0, &[0x80, 0x01, 0, 0, 0, 10, 0, 0])),
+        0x142,
+        "size field larger than the buffer"
+    );
+    // TPM 1.2 tag and any other tag: TPM_RC_BAD_TAG, answered with tag 0x8001.
+    let r = t.execute(0, &[0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x65]);
+    assert_eq!(rc(&r), 0x01E);
+    assert_eq!(&r[..2], &[0x80, 0x01]);
+    // commandSize disagreeing with the bytes received.
+    let mut c = command(cc::GET_RANDOM, &[], None, &[0, 8]);
+    c[5] += 1;
+    assert_eq!(rc(&t.execute(0, &c)), 0x142);
+    let mut long = command(cc::GET_RANDOM, &[], None, &[0, 8]);
+    long.push(0);
+    assert_eq!(rc(&t.execute(0, &long)), 0x142);
+    // Oversized commands.
+    let big = command(cc::GET_RANDOM, &[], None, &vec![0; 5000]);
+    assert_eq!(rc(&t.execute(0, &big)), 0x142);
+    // Before Startup: TPM_RC_INITIALIZE; unknown command: TPM_RC_COMMAND_CODE.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 8]))),
+        0x100
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(0x2000_0001, &[], None, &[]))),
+        0x143
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(cc::CREATE_PRIMARY, &[RH_OWNER], Some(&[b""]), &[])
+        )),
+        0x143
+    );
+    // Startup with a bad type, then twice.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 7]))),
+        0x1C4
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0]))),
+        0x1DA,
+        "P1 insufficient"
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0, 0]))),
+        0x095,
+        "trailing bytes: TPM_RC_SIZE"
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0x100
+    );
+}
+
+#[test]
+fn authorization_area_errors() {
+    let mut t = started();
+    let digest = [0u8; 32];
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend(digest);
+    // PCR_Extend needs authorization: no sessions → TPM_RC_AUTH_MISSING.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], None, &p))),
+        0x125
+    );
+    // Wrong password for a DA-exempt entity: TPM_RC_BAD_AUTH + session 1.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b"x"]), &p))),
+        0x9A2
+    );
+    // Trailing zeros are not part of a password.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b"\0\0"]), &p))),
+        0
+    );
+    // Password session with a nonce: TPM_RC_NONCE + S1; with audit: ATTRIBUTES.
+    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    let with_nonce = {
+        let mut v = c.clone();
+        // authSize at 14..18, session at 18: handle(4) nonce size(2)
+        v[17] += 2;
+        v.splice(22..24, [0, 2, 0xAA, 0xBB]);
+        let len = v.len() as u32;
+        v[2..6].copy_from_slice(&len.to_be_bytes());
+        v
+    };
+    assert_eq!(rc(&t.execute(0, &with_nonce)), 0x98F);
+    c[24] = 0x81;
+    assert_eq!(rc(&t.execute(0, &c)), 0x982);
+    c[24] = 0x09;
+    assert_eq!(rc(&t.execute(0, &c)), 0x9A1, "reserved bits");
+    // authorizationSize too small / too big.
+    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    c[17] = 8;
+    assert_eq!(rc(&t.execute(0, &c)), 0x095);
+    c[17] = 0xFF;
+    assert_eq!(rc(&t.execute(0, &c)), 0x095);
+    // Four sessions.
+    let four = command(cc::PCR_EXTEND, &[16], Some(&[b"", b"", b"", b""]), &p);
+    assert_eq!(rc(&t.execute(0, &four)), 0x144);
+    // A second password session with nothing to authorize.
+    let two = command(cc::PCR_EXTEND, &[16], Some(&[b"", b""]), &p);
+    assert_eq!(rc(&t.execute(0, &two)), 0xA8B);
+    // A HMAC session handle that is not loaded.
+    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    c[18..22].copy_from_slice(&0x0200_0000u32.to_be_bytes());
+    assert_eq!(rc(&t.execute(0, &c)), 0x918);
+    // Sessions on a command that allows none.
+    let c = command(
+        cc::FLUSH_CONTEXT,
+        &[],
+        Some(&[b""]),
+        &0x8000_0000u32.to_be_bytes(),
+    );
+    assert_eq!(rc(&t.execute(0, &c)), 0x145);
+    // PCR handle out of range.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[24], Some(&[b""]), &p))),
+        0x184
+    );
+}
+
+#[test]
+fn pcr_extend_matches_recomputed_digest() {
+    let mut t = started();
+    let d256 = sha256(&[b"measurement"]);
+    let d1 = Sha1::digest(b"measurement").to_vec();
+    let mut p = 2u32.to_be_bytes().to_vec();
+    p.extend(0x0004u16.to_be_bytes());
+    p.extend(&d1);
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend(&d256);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
+        0
+    );
+    assert_eq!(pcr_read(&mut t, 0x000B, 7), sha256(&[&[0u8; 32], &d256]));
+    let mut h = Sha1::new();
+    h.update([0u8; 20]);
+    h.update(&d1);
+    assert_eq!(pcr_read(&mut t, 0x0004, 7), h.finalize().to_vec());
+    // SHA-384 is implemented but not allocated by default: nothing returned.
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(sel(0x000C, &[7]));
+    let r = t.execute(0, &command(cc::PCR_READ, &[], None, &p));
+    let out = params(&r, 0);
+    assert_eq!(&out[4..14], &[0, 0, 0, 1, 0, 0x0C, 3, 0, 0, 0]);
+    assert_eq!(&out[14..], &[0, 0, 0, 0]);
+    // Unknown hash in a digest: TPM_RC_HASH + P1.
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x0012u16.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
+        0x1C3
+    );
+    // PCR_Extend to TPM_RH_NULL succeeds and changes nothing.
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend([1u8; 32]);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[RH_NULL], Some(&[b""]), &p))),
+        0
+    );
+}
+
+#[test]
+fn pcr_startup_values_locality_rules_and_reset() {
+    let mut t = started();
+    assert_eq!(pcr_read(&mut t, 0x000B, 0), vec![0; 32]);
+    assert_eq!(pcr_read(&mut t, 0x000B, 17), vec![0xFF; 32]);
+    assert_eq!(pcr_read(&mut t, 0x000B, 23), vec![0; 32]);
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend([7u8; 32]);
+    // PCR 17 cannot be extended from locality 0, PCR 21 only from 2.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[17], Some(&[b""]), &p))),
+        0x907
+    );
+    assert_eq!(
+        rc(&t.execute(2, &command(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(3, &command(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
+        0x907
+    );
+    // PCR 23 is resettable from locality 0, PCR 0 never, PCR 17 from 4.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[23], Some(&[b""]), &p))),
+        0
+    );
+    assert_ne!(pcr_read(&mut t, 0x000B, 23), vec![0; 32]);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_RESET, &[23], Some(&[b""]), &[]))),
+        0
+    );
+    assert_eq!(pcr_read(&mut t, 0x000B, 23), vec![0; 32]);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_RESET, &[0], Some(&[b""]), &[]))),
+        0x907
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
+        0x907
+    );
+    assert_eq!(
+        rc(&t.execute(4, &command(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
+        0
+    );
+    assert_eq!(pcr_read(&mut t, 0x000B, 17), vec![0; 32]);
+    // Startup at locality 3 records the locality in PCR 0.
+    let mut t = tpm();
+    assert_eq!(
+        rc(&t.execute(3, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let mut expect = vec![0; 32];
+    expect[31] = 3;
+    assert_eq!(pcr_read(&mut t, 0x000B, 0), expect);
+    let mut t = tpm();
+    assert_eq!(
+        rc(&t.execute(1, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0x907
+    );
+}
+
+#[test]
+fn pcr_event_returns_every_bank_and_extends() {
+    let mut t = started();
+    let mut p = 5u16.to_be_bytes().to_vec();
+    p.extend(b"hello");
+    let r = t.execute(0, &command(cc::PCR_EVENT, &[16], Some(&[b""]), &p));
+    let out = params(&r, 0);
+    assert_eq!(&out[..4], &[0, 0, 0, 4]);
+    assert_eq!(&out[4..6], &[0, 4]);
+    assert_eq!(&out[6..26], Sha1::digest(b"hello").as_slice());
+    assert_eq!(&out[26..28], &[0, 0x0B]);
+    assert_eq!(&out[28..60], sha256(&[b"hello"]).as_slice());
+    assert_eq!(
+        pcr_read(&mut t, 0x000B, 16),
+        sha256(&[&[0u8; 32], &sha256(&[b"hello"])])
+    );
+}
+
+#[test]
+fn shutdown_state_then_startup_state_restores_pcrs() {
+    let platform = MemoryPlatform::new();
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend([9u8; 32]);
+    for pcr in [5u32, 16] {
+        assert_eq!(
+            rc(&t.execute(0, &command(cc::PCR_EXTEND, &[pcr], Some(&[b""]), &p))),
+            0
+        );
+    }
+    let pcr5 = pcr_read(&mut t, 0x000B, 5);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        0
+    );
+    // The backend goes away; a new one on the same NV resumes.
+    drop(t);
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 1]))),
+        0
+    );
+    assert_eq!(
+        pcr_read(&mut t, 0x000B, 5),
+        pcr5,
+        "state-saved PCR restored"
+    );
+    assert_eq!(
+        pcr_read(&mut t, 0x000B, 16),
+        vec![0; 32],
+        "PCR 16 is not state-saved"
+    );
+    // Without a Shutdown(STATE) first, Startup(STATE) is TPM_RC_VALUE + P1.
+    t.tpm_init();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 1]))),
+        0x1C4
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    assert_eq!(pcr_read(&mut t, 0x000B, 5), vec![0; 32]);
+}
+
+#[test]
+fn read_clock_counts_resets_and_restarts() {
+    let platform = MemoryPlatform::new();
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let read = |t: &mut Tpm| {
+        let r = t.execute(0, &command(cc::READ_CLOCK, &[], None, &[]));
+        let p = params(&r, 0).to_vec();
+        let time = u64::from_be_bytes(p[0..8].try_into().unwrap());
+        let clock = u64::from_be_bytes(p[8..16].try_into().unwrap());
+        let reset = u32::from_be_bytes(p[16..20].try_into().unwrap());
+        let restart = u32::from_be_bytes(p[20..24].try_into().unwrap());
+        (time, clock, reset, restart, p[24])
+    };
+    let (_, c1, reset1, restart1, _) = read(&mut t);
+    platform.advance_ms(5000);
+    let (time2, c2, reset2, _, safe) = read(&mut t);
+    assert!(c2 >= c1 + 5000 && time2 >= 5000);
+    assert_eq!((reset2, safe), (reset1, 1));
+    // Shutdown(STATE) + Startup(CLEAR) is a TPM Restart.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        0
+    );
+    t.tpm_init();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let (time3, c3, reset3, restart3, _) = read(&mut t);
+    assert_eq!((reset3, restart3), (reset1, restart1 + 1));
+    assert!(time3 < 5000 && c3 >= c2);
+    // No shutdown: a TPM Reset, and Clock is no longer known to be safe.
+    t.tpm_init();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let (_, _, reset4, restart4, safe4) = read(&mut t);
+    assert_eq!((reset4, restart4, safe4), (reset1 + 1, 0, 0));
+    // Safe again once Clock has passed the next NV update of Clock.
+    platform.advance_ms(5000);
+    let _ = read(&mut t);
+    let (_, _, _, _, safe5) = read(&mut t);
+    assert_eq!(safe5, 1);
+}
+
+#[test]
+fn get_random_and_stir_random() {
+    let mut t = started();
+    let r = t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 16]));
+    let a = params(&r, 0).to_vec();
+    assert_eq!(&a[..2], &[0, 16]);
+    let r = t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0xFF, 0xFF]));
+    assert_eq!(
+        &params(&r, 0)[..2],
+        &[0, 64],
+        "capped at the largest digest"
+    );
+    assert_ne!(
+        params(
+            &t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 16])),
+            0
+        ),
+        a.as_slice()
+    );
+    let mut p = 4u16.to_be_bytes().to_vec();
+    p.extend(b"stir");
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STIR_RANDOM, &[], None, &p))),
+        0
+    );
+    let mut p = 129u16.to_be_bytes().to_vec();
+    p.extend([0; 129]);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STIR_RANDOM, &[], None, &p))),
+        0x1D5
+    );
+}
+
+#[test]
+fn hash_matches_fips_vectors_and_tickets() {
+    let mut t = started();
+    let mut p = 3u16.to_be_bytes().to_vec();
+    p.extend(b"abc");
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend(RH_OWNER.to_be_bytes());
+    let r = t.execute(0, &command(cc::HASH, &[], None, &p));
+    let out = params(&r, 0);
+    assert_eq!(&out[..2], &[0, 32]);
+    assert_eq!(
+        hex(&out[2..34]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // Ticket: TPM_ST_HASHCHECK, owner hierarchy, a 32-byte HMAC.
+    assert_eq!(&out[34..36], &[0x80, 0x24]);
+    assert_eq!(&out[36..40], &RH_OWNER.to_be_bytes());
+    assert_eq!(&out[40..42], &[0, 32]);
+    // Data that starts with TPM_GENERATED_VALUE gets a NULL ticket.
+    let mut p = 4u16.to_be_bytes().to_vec();
+    p.extend([0xFF, b'T', b'C', b'G']);
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend(RH_OWNER.to_be_bytes());
+    let r = t.execute(0, &command(cc::HASH, &[], None, &p));
+    assert_eq!(&params(&r, 0)[34..], &[0x80, 0x24, 0x40, 0, 0, 7, 0, 0]);
+    // Bad hash: TPM_RC_HASH + P2; bad hierarchy: TPM_RC_VALUE + P3.
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(0x0010u16.to_be_bytes());
+    p.extend(RH_NULL.to_be_bytes());
+    assert_eq!(rc(&t.execute(0, &command(cc::HASH, &[], None, &p))), 0x2C3);
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(0x000Du16.to_be_bytes());
+    p.extend(0x4000_000Au32.to_be_bytes());
+    assert_eq!(rc(&t.execute(0, &command(cc::HASH, &[], None, &p))), 0x3C4);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn hash_and_event_sequences() {
+    let mut t = started();
+    let mut p = 2u16.to_be_bytes().to_vec();
+    p.extend(b"pw");
+    p.extend(0x000Bu16.to_be_bytes());
+    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    assert_eq!(rc(&r), 0);
+    let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
+    assert_eq!(h >> 24, 0x80);
+    let mut upd = 2u16.to_be_bytes().to_vec();
+    upd.extend(b"ab");
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"no"]), &upd))),
+        0x9A2
+    );
+    let mut fin = 1u16.to_be_bytes().to_vec();
+    fin.extend(b"c");
+    fin.extend(RH_NULL.to_be_bytes());
+    let r = t.execute(
+        0,
+        &command(cc::SEQUENCE_COMPLETE, &[h], Some(&[b"pw"]), &fin),
+    );
+    let out = params(&r, 0);
+    assert_eq!(
+        hex(&out[2..34]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // The sequence is gone.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd))),
+        0x910
+    );
+    // Event sequence into PCR 16: every bank's digest, PCR extended.
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(0x0010u16.to_be_bytes());
+    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let e = u32::from_be_bytes(r[10..14].try_into().unwrap());
+    let mut fin = 5u16.to_be_bytes().to_vec();
+    fin.extend(b"event");
+    // A hash-sequence command on an event sequence: TPM_RC_MODE.
+    let mut sc = fin.clone();
+    sc.extend(RH_NULL.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SEQUENCE_COMPLETE, &[e], Some(&[b""]), &sc))),
+        0x189
+    );
+    let r = t.execute(
+        0,
+        &command(
+            cc::EVENT_SEQUENCE_COMPLETE,
+            &[16, e],
+            Some(&[b"", b""]),
+            &fin,
+        ),
+    );
+    let out = params(&r, 0);
+    assert_eq!(&out[..4], &[0, 0, 0, 4]);
+    assert_eq!(
+        pcr_read(&mut t, 0x000B, 16),
+        sha256(&[&[0u8; 32], &sha256(&[b"event"])])
+    );
+    // Flushing: unknown transient handle is TPM_RC_HANDLE + P1.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &e.to_be_bytes()))),
+        0x1CB
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(cc::FLUSH_CONTEXT, &[], None, &RH_OWNER.to_be_bytes())
+        )),
+        0x1C4
+    );
+    // Object slots run out with TPM_RC_OBJECT_MEMORY.
+    let mut handles = Vec::new();
+    loop {
+        let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+        if rc(&r) != 0 {
+            assert_eq!(rc(&r), 0x902);
+            break;
+        }
+        handles.push(u32::from_be_bytes(r[10..14].try_into().unwrap()));
+    }
+    assert_eq!(handles.len(), 8);
+    for h in handles {
+        assert_eq!(
+            rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes()))),
+            0
+        );
+    }
+}
+
+fn get_cap(t: &mut Tpm, cap: u32, property: u32, count: u32) -> (bool, Vec<u8>) {
+    let mut p = cap.to_be_bytes().to_vec();
+    p.extend(property.to_be_bytes());
+    p.extend(count.to_be_bytes());
+    let r = t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p));
+    let out = params(&r, 0);
+    assert_eq!(&out[1..5], &cap.to_be_bytes());
+    (out[0] == 1, out[5..].to_vec())
+}
+
+#[test]
+fn get_capability_pages_with_more_data() {
+    let mut t = started();
+    // TPM properties two at a time from TPM_PT_FAMILY_INDICATOR.
+    let (more, data) = get_cap(&mut t, 6, 0x100, 2);
+    assert!(more);
+    assert_eq!(
+        data,
+        [
+            &[0, 0, 0, 2][..],
+            &[0, 0, 1, 0],
+            b"2.0\0",
+            &[0, 0, 1, 1],
+            &[0, 0, 0, 0]
+        ]
+        .concat()
+    );
+    // The last variable property: no more data.
+    let (more, data) = get_cap(&mut t, 6, 0x214, 10);
+    assert!(!more);
+    assert_eq!(&data[..8], &[0, 0, 0, 1, 0, 0, 2, 0x14]);
+    // Commands: GetRandom's TPMA_CC has no handles; PCR_Extend has one.
+    let (_, data) = get_cap(&mut t, 2, 0x17B, 1);
+    assert_eq!(data, vec![0, 0, 0, 1, 0, 0, 1, 0x7B]);
+    let (_, data) = get_cap(&mut t, 2, 0x182, 1);
+    assert_eq!(data, vec![0, 0, 0, 1, 0x02, 0, 1, 0x82]);
+    // PCR handles from 20: 20..23, more none.
+    let (more, data) = get_cap(&mut t, 1, 20, 100);
+    assert!(!more);
+    assert_eq!(
+        data,
+        [
+            &[0, 0, 0, 4][..],
+            &[0, 0, 0, 20],
+            &[0, 0, 0, 21],
+            &[0, 0, 0, 22],
+            &[0, 0, 0, 23]
+        ]
+        .concat()
+    );
+    // Algorithms: SHA-256 is a hash.
+    let (_, data) = get_cap(&mut t, 0, 0x0B, 1);
+    assert_eq!(data, vec![0, 0, 0, 1, 0, 0x0B, 0, 0, 0, 4]);
+    // PCR allocation: SHA-1 and SHA-256 all; SHA-384/512 none.
+    let (_, data) = get_cap(&mut t, 5, 0, 1);
+    assert_eq!(
+        &data[..14],
+        &[0, 0, 0, 4, 0, 4, 3, 0xFF, 0xFF, 0xFF, 0, 0x0B, 3, 0xFF]
+    );
+    // PCR properties: PCR 17..22 are D-RTM resettable.
+    let (_, data) = get_cap(&mut t, 7, 0x12, 1);
+    assert_eq!(data, vec![0, 0, 0, 1, 0, 0, 0, 0x12, 3, 0, 0, 0x7E]);
+    // ECC curves, empty lists, ACT, bad capability and bad handle type.
+    let (_, data) = get_cap(&mut t, 8, 0, 10);
+    assert_eq!(data, vec![0, 0, 0, 2, 0, 3, 0, 4]);
+    assert_eq!(get_cap(&mut t, 3, 0, 10).1, vec![0, 0, 0, 0]);
+    assert_eq!(get_cap(&mut t, 0xA, 0, 10).1, vec![0, 0, 0, 0]);
+    let mut p = 0x55u32.to_be_bytes().to_vec();
+    p.extend([0; 8]);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p))),
+        0x1C4
+    );
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x0500_0000u32.to_be_bytes());
+    p.extend(1u32.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p))),
+        0x2CB
+    );
+}
+
+#[test]
+fn pcr_allocate_takes_effect_at_reset() {
+    let mut t = started();
+    // sha256: all PCRs, sha1: none; platform auth is empty.
+    let mut p = 2u32.to_be_bytes().to_vec();
+    p.extend(sel(0x0004, &[]));
+    p.extend(sel(0x000B, &(0..24).collect::<Vec<_>>()));
+    let r = t.execute(
+        0,
+        &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &p),
+    );
+    let out = params(&r, 0);
+    assert_eq!(out[0], 1, "allocationSuccess");
+    assert_eq!(&out[1..5], &24u32.to_be_bytes());
+    assert_eq!(&out[5..9], &(24u32 * 32).to_be_bytes());
+    // Shutdown(STATE) is refused after a reallocation.
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        0x1CA
+    );
+    // Still the old banks until the TPM is reset.
+    assert_eq!(pcr_read(&mut t, 0x0004, 0).len(), 20);
+    t.tpm_init();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let (_, data) = get_cap(&mut t, 5, 0, 1);
+    assert_eq!(
+        &data[..14],
+        &[0, 0, 0, 4, 0, 4, 3, 0, 0, 0, 0, 0x0B, 3, 0xFF]
+    );
+    // Wrong authorization handle.
+    let r = t.execute(0, &command(cc::PCR_ALLOCATE, &[RH_OWNER], Some(&[b""]), &p));
+    assert_eq!(rc(&r), 0x184);
+}
+
+#[test]
+fn self_tests_and_test_parms() {
+    let mut t = started();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SELF_TEST, &[], None, &[1]))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SELF_TEST, &[], None, &[2]))),
+        0x1C4
+    );
+    let r = t.execute(0, &command(cc::GET_TEST_RESULT, &[], None, &[]));
+    assert_eq!(params(&r, 0), &[0, 0, 0, 0, 0, 0]);
+    let mut p = 2u32.to_be_bytes().to_vec();
+    p.extend([0, 0x0B, 0, 0x06]);
+    let r = t.execute(0, &command(cc::INCREMENTAL_SELF_TEST, &[], None, &p));
+    assert_eq!(params(&r, 0), &[0, 0, 0, 0]);
+    // rsa2048 yes, rsa1024 TPM_RC_VALUE+P1, ecc P-521 TPM_RC_CURVE+P1.
+    let rsa = |bits: u16| {
+        [
+            &[0, 1, 0, 0x10, 0, 0x10][..],
+            &bits.to_be_bytes(),
+            &[0, 0, 0, 0],
+        ]
+        .concat()
+    };
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &rsa(2048)))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &rsa(1024)))),
+        0x1C4
+    );
+    let ecc521 = [0, 0x23, 0, 0x10, 0, 0x10, 0, 5, 0, 0x10];
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &ecc521))),
+        0x1E6
+    );
+}
+
+/// Random and mutated commands never panic and always get a well-formed
+/// response (a deterministic miniature of the cargo-fuzz target).
+#[test]
+fn arbitrary_bytes_get_well_formed_responses() {
+    let mut t = started();
+    let seeds: Vec<Vec<u8>> = vec![
+        command(cc::GET_RANDOM, &[], None, &[0, 8]),
+        command(
+            cc::PCR_EXTEND,
+            &[16],
+            Some(&[b""]),
+            &[0, 0, 0, 1, 0, 0x0B, 1, 2, 3],
+        ),
+        command(
+            cc::GET_CAPABILITY,
+            &[],
+            None,
+            &[0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 0, 8],
+        ),
+        command(cc::HASH_SEQUENCE_START, &[], None, &[0, 0, 0, 0x10]),
+        command(
+            cc::PCR_READ,
+            &[],
+            None,
+            &[0, 0, 0, 1, 0, 0x0B, 3, 0xFF, 0xFF, 0xFF],
+        ),
+        command(
+            cc::TEST_PARMS,
+            &[],
+            None,
+            &[0, 0x23, 0, 0x10, 0, 0x10, 0, 3, 0, 0x10],
+        ),
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..200_000 {
+        let mut c = seeds[i % seeds.len()].clone();
+        let flips = (rnd() % 4) as usize;
+        for _ in 0..=flips {
+            let at = (rnd() as usize) % c.len();
+            c[at] = rnd() as u8;
+        }
+        if rnd() % 3 == 0 {
+            c.truncate((rnd() as usize) % (c.len() + 1));
+        }
+        let r = t.execute((rnd() % 6) as u8, &c);
+        assert!(r.len() >= 10);
+        assert_eq!(
+            u32::from_be_bytes(r[2..6].try_into().unwrap()) as usize,
+            r.len()
+        );
+        if !t.is_started() {
+            assert_eq!(
+                rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+                0
+            );
+        }
+    }
+}
