@@ -31,6 +31,14 @@ pub enum HandleKind {
     Platform,
     /// TPMI_DH_OBJECT: a loaded transient object (sequences included).
     Object,
+    /// TPMI_RH_PROVISION: owner or platform.
+    Provision,
+    /// TPMI_RH_HIERARCHY_AUTH: lockout, endorsement, owner or platform.
+    HierarchyAuth,
+    /// TPMI_RH_NV_AUTH: owner, platform or a defined NV index.
+    NvAuth,
+    /// TPMI_RH_NV_INDEX: a defined NV index.
+    NvIndex,
 }
 
 /// One handle of a command.

@@ -162,10 +162,31 @@ impl Tpm {
             HandleKind::Platform => {
                 if h != handle::RH_PLATFORM {
                     Err(TpmRc::VALUE)
-                } else if !self.v.ph_enable {
-                    Err(TpmRc::HIERARCHY)
                 } else {
-                    Ok(())
+                    self.check_hierarchy_handle(h)
+                }
+            }
+            HandleKind::Provision => match h {
+                handle::RH_OWNER | handle::RH_PLATFORM => self.check_hierarchy_handle(h),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::HierarchyAuth => match h {
+                handle::RH_OWNER
+                | handle::RH_PLATFORM
+                | handle::RH_ENDORSEMENT
+                | handle::RH_LOCKOUT => self.check_hierarchy_handle(h),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::NvAuth => match h {
+                handle::RH_OWNER | handle::RH_PLATFORM => self.check_hierarchy_handle(h),
+                _ if handle::handle_type(h) == handle::HT_NV_INDEX => self.check_nv_handle(h),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::NvIndex => {
+                if handle::handle_type(h) == handle::HT_NV_INDEX {
+                    self.check_nv_handle(h)
+                } else {
+                    Err(TpmRc::VALUE)
                 }
             }
             HandleKind::Object => match handle::handle_type(h) {
@@ -180,6 +201,29 @@ impl Tpm {
                 handle::HT_PERSISTENT => Err(TpmRc::HANDLE),
                 _ => Err(TpmRc::VALUE),
             },
+        }
+    }
+
+    /// A permanent hierarchy handle whose hierarchy must be enabled.
+    fn check_hierarchy_handle(&self, h: u32) -> Result<(), TpmRc> {
+        let enabled = match h {
+            handle::RH_OWNER => self.v.sh_enable,
+            handle::RH_ENDORSEMENT => self.v.eh_enable,
+            handle::RH_PLATFORM => self.v.ph_enable,
+            _ => true,
+        };
+        if enabled {
+            Ok(())
+        } else {
+            Err(TpmRc::HIERARCHY)
+        }
+    }
+
+    /// An NV index handle: defined, and its hierarchy enabled.
+    fn check_nv_handle(&self, h: u32) -> Result<(), TpmRc> {
+        match self.nv_index(h) {
+            Some(index) if self.nv_accessible(index) => Ok(()),
+            _ => Err(TpmRc::HANDLE),
         }
     }
 
@@ -249,6 +293,9 @@ impl Tpm {
         match handle::handle_type(h) {
             handle::HT_PCR => Some((Vec::new(), true)),
             handle::HT_TRANSIENT => self.v.objects.get(h).map(|o| (o.auth().to_vec(), true)),
+            handle::HT_NV_INDEX => self
+                .nv_index(h)
+                .map(|i| (i.auth.to_vec(), i.has(vtpm_wire::types::nv_attr::NO_DA))),
             _ => match h {
                 handle::RH_PLATFORM => Some((self.v.platform_auth.clone(), true)),
                 handle::RH_OWNER => Some((self.nv.owner_auth.clone(), true)),

@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod dispatch;
 mod drtm;
 mod execute;
+pub mod nv;
 pub mod objects;
 pub mod pcr;
 pub mod platform;
@@ -195,6 +196,7 @@ impl Tpm {
             // Keep the clock: a powered-off TPM's Clock does not advance, and
             // the time it ran is recorded now.
             self.sync_clock();
+            self.nv_dirty = true;
             if let Err(e) = self.commit_nv() {
                 log::error!("committing NV at power-off failed: {e}");
             }

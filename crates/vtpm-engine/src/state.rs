@@ -2,7 +2,9 @@
 //! serialization: every field is written by hand in a fixed order after a
 //! magic and a version, never by serde of in-memory structures.
 
+use crate::nv::NvIndex;
 use crate::pcr::{PcrValues, STATE_SAVE_PCRS};
+use std::collections::BTreeMap;
 use vtpm_wire::codec::{Marshal, Reader, Unmarshal, WireError, Writer};
 use vtpm_wire::profile;
 use vtpm_wire::types::{PcrSelection, PcrSelectionList};
@@ -101,6 +103,8 @@ pub struct NvState {
     pub tpm_established: bool,
     /// Saved volatile state of TPM2_Shutdown(STATE).
     pub saved: Option<SavedState>,
+    /// NV indices by handle.
+    pub nv_indices: BTreeMap<u32, NvIndex>,
 }
 
 impl Drop for NvState {
@@ -156,6 +160,7 @@ impl NvState {
             },
             tpm_established: false,
             saved: None,
+            nv_indices: BTreeMap::new(),
         }
     }
 
@@ -195,6 +200,10 @@ impl NvState {
                 w.u8(u8::from(s.eh_enable));
                 w.bytes(&s.null_proof);
             }
+        }
+        w.u32(u32::try_from(self.nv_indices.len()).unwrap_or(u32::MAX));
+        for index in self.nv_indices.values() {
+            index.marshal(&mut w);
         }
         w.into_vec()
     }
@@ -249,6 +258,16 @@ impl NvState {
             }),
             _ => return Err(WireError::Value.into()),
         };
+        let count = r.u32()?;
+        let mut nv_indices = BTreeMap::new();
+        for _ in 0..count {
+            // Each index takes bytes, so a count larger than the image ends
+            // in Insufficient before much is allocated.
+            let index = NvIndex::unmarshal(&mut r)?;
+            if nv_indices.insert(index.public.nv_index, index).is_some() {
+                return Err(WireError::Value.into());
+            }
+        }
         r.finish()?;
         let mut auths = auths.into_iter();
         Ok(NvState {
@@ -266,6 +285,7 @@ impl NvState {
             da,
             tpm_established,
             saved,
+            nv_indices,
         })
     }
 }

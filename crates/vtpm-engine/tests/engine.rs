@@ -894,3 +894,200 @@ fn arbitrary_bytes_get_well_formed_responses() {
         }
     }
 }
+
+mod nv_cc {
+    pub const NV_UNDEFINE_SPACE: u32 = 0x122;
+    pub const HIERARCHY_CHANGE_AUTH: u32 = 0x129;
+    pub const NV_DEFINE_SPACE: u32 = 0x12A;
+    pub const NV_WRITE: u32 = 0x137;
+    pub const NV_READ: u32 = 0x14E;
+    pub const NV_READ_PUBLIC: u32 = 0x169;
+}
+
+fn nv_public(index: u32, attrs: u32, size: u16) -> Vec<u8> {
+    let mut p = index.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend(attrs.to_be_bytes());
+    p.extend(0u16.to_be_bytes());
+    p.extend(size.to_be_bytes());
+    let mut v = (p.len() as u16).to_be_bytes().to_vec();
+    v.extend(p);
+    v
+}
+
+const OWNERWRITE_OWNERREAD_AUTH: u32 = (1 << 1) | (1 << 17) | (1 << 2) | (1 << 18);
+
+#[test]
+fn nv_ordinary_index_define_write_read_undefine() {
+    let platform = MemoryPlatform::new();
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let idx = 0x0150_0001u32;
+    let mut p = 3u16.to_be_bytes().to_vec();
+    p.extend(b"idx");
+    p.extend(nv_public(idx, OWNERWRITE_OWNERREAD_AUTH, 32));
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0x14C
+    );
+    // Not written yet.
+    let rd = |size: u16, off: u16| [size.to_be_bytes(), off.to_be_bytes()].concat();
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(4, 0))
+        )),
+        0x14A
+    );
+    let mut w = 5u16.to_be_bytes().to_vec();
+    w.extend(b"hello");
+    w.extend(3u16.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_WRITE, &[idx, idx], Some(&[b"idx"]), &w)
+        )),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_WRITE, &[idx, idx], Some(&[b"bad"]), &w)
+        )),
+        0x98E
+    );
+    let r = t.execute(
+        0,
+        &command(nv_cc::NV_READ, &[RH_OWNER, idx], Some(&[b""]), &rd(8, 0)),
+    );
+    assert_eq!(
+        params(&r, 0),
+        &[0, 8, 0xFF, 0xFF, 0xFF, b'h', b'e', b'l', b'l', b'o']
+    );
+    // Range and platform authorization.
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(8, 30))
+        )),
+        0x146
+    );
+    let r = t.execute(
+        0,
+        &command(nv_cc::NV_READ, &[RH_PLATFORM, idx], Some(&[b""]), &rd(1, 0)),
+    );
+    assert_eq!(rc(&r), 0x149);
+    // Public area and Name = nameAlg || SHA-256(TPMS_NV_PUBLIC).
+    let r = t.execute(0, &command(nv_cc::NV_READ_PUBLIC, &[idx], None, &[]));
+    let out = params(&r, 0);
+    let public = &out[2..2 + u16::from_be_bytes([out[0], out[1]]) as usize];
+    let written = OWNERWRITE_OWNERREAD_AUTH | (1 << 29);
+    assert_eq!(&public[6..10], &written.to_be_bytes());
+    let name = &out[2 + public.len() + 2..];
+    assert_eq!(&name[..2], &[0, 0x0B]);
+    assert_eq!(&name[2..], sha256(&[public]).as_slice());
+    // The index lives in NV: a new engine on the same NV reads it back.
+    drop(t);
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let r = t.execute(
+        0,
+        &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(5, 3)),
+    );
+    assert_eq!(params(&r, 0), &[0, 5, b'h', b'e', b'l', b'l', b'o']);
+    let (_, data) = get_cap(&mut t, 1, 0x0100_0000, 10);
+    assert_eq!(data, [&[0, 0, 0, 1][..], &idx.to_be_bytes()].concat());
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                nv_cc::NV_UNDEFINE_SPACE,
+                &[RH_OWNER, idx],
+                Some(&[b""]),
+                &[]
+            )
+        )),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(nv_cc::NV_READ_PUBLIC, &[idx], None, &[]))),
+        0x18B
+    );
+    // Bad definitions: no read/write authorization, platformcreate from owner.
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(nv_public(idx, 1 << 1, 8));
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0x2C2
+    );
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(nv_public(idx, OWNERWRITE_OWNERREAD_AUTH | (1 << 30), 8));
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0x2C2
+    );
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(nv_public(0x0200_0000, OWNERWRITE_OWNERREAD_AUTH, 8));
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0x2C4
+    );
+}
+
+#[test]
+fn hierarchy_change_auth_persists() {
+    let platform = MemoryPlatform::new();
+    let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let mut p = 5u16.to_be_bytes().to_vec();
+    p.extend(b"owner");
+    let c = command(nv_cc::HIERARCHY_CHANGE_AUTH, &[RH_OWNER], Some(&[b""]), &p);
+    assert_eq!(rc(&t.execute(0, &c)), 0);
+    assert_eq!(rc(&t.execute(0, &c)), 0x9A2, "old password no longer works");
+    drop(t);
+    let mut t = Tpm::new(Box::new(platform)).unwrap();
+    t.power_on();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let p = 0u16.to_be_bytes().to_vec();
+    let c = command(
+        nv_cc::HIERARCHY_CHANGE_AUTH,
+        &[RH_OWNER],
+        Some(&[b"owner"]),
+        &p,
+    );
+    assert_eq!(rc(&t.execute(0, &c)), 0);
+}

@@ -703,6 +703,154 @@ impl Marshal for PublicParms {
     }
 }
 
+/// TPM2B_MAX_NV_BUFFER.
+pub type MaxNvBuffer = Tpm2b<{ profile::MAX_NV_BUFFER_SIZE }>;
+/// TPM2B_NAME (a handle or an algorithm ID and digest).
+pub type Name = Tpm2b<{ 2 + profile::MAX_DIGEST_SIZE }>;
+
+/// TPMA_NV bits and the TPM_NT field.
+pub mod nv_attr {
+    /// TPMA_NV_PPWRITE.
+    pub const PPWRITE: u32 = 1 << 0;
+    /// TPMA_NV_OWNERWRITE.
+    pub const OWNERWRITE: u32 = 1 << 1;
+    /// TPMA_NV_AUTHWRITE.
+    pub const AUTHWRITE: u32 = 1 << 2;
+    /// TPMA_NV_POLICYWRITE.
+    pub const POLICYWRITE: u32 = 1 << 3;
+    /// Shift of the TPM_NT field.
+    pub const TPM_NT_SHIFT: u32 = 4;
+    /// Mask of the TPM_NT field.
+    pub const TPM_NT_MASK: u32 = 0xF << TPM_NT_SHIFT;
+    /// TPMA_NV_POLICY_DELETE.
+    pub const POLICY_DELETE: u32 = 1 << 10;
+    /// TPMA_NV_WRITELOCKED.
+    pub const WRITELOCKED: u32 = 1 << 11;
+    /// TPMA_NV_WRITEALL.
+    pub const WRITEALL: u32 = 1 << 12;
+    /// TPMA_NV_WRITEDEFINE.
+    pub const WRITEDEFINE: u32 = 1 << 13;
+    /// TPMA_NV_WRITE_STCLEAR.
+    pub const WRITE_STCLEAR: u32 = 1 << 14;
+    /// TPMA_NV_GLOBALLOCK.
+    pub const GLOBALLOCK: u32 = 1 << 15;
+    /// TPMA_NV_PPREAD.
+    pub const PPREAD: u32 = 1 << 16;
+    /// TPMA_NV_OWNERREAD.
+    pub const OWNERREAD: u32 = 1 << 17;
+    /// TPMA_NV_AUTHREAD.
+    pub const AUTHREAD: u32 = 1 << 18;
+    /// TPMA_NV_POLICYREAD.
+    pub const POLICYREAD: u32 = 1 << 19;
+    /// TPMA_NV_NO_DA.
+    pub const NO_DA: u32 = 1 << 25;
+    /// TPMA_NV_ORDERLY.
+    pub const ORDERLY: u32 = 1 << 26;
+    /// TPMA_NV_CLEAR_STCLEAR.
+    pub const CLEAR_STCLEAR: u32 = 1 << 27;
+    /// TPMA_NV_READLOCKED.
+    pub const READLOCKED: u32 = 1 << 28;
+    /// TPMA_NV_WRITTEN.
+    pub const WRITTEN: u32 = 1 << 29;
+    /// TPMA_NV_PLATFORMCREATE.
+    pub const PLATFORMCREATE: u32 = 1 << 30;
+    /// TPMA_NV_READ_STCLEAR.
+    pub const READ_STCLEAR: u32 = 1 << 31;
+    /// Reserved bits (8, 9 and 20–24).
+    pub const RESERVED: u32 = (0x3 << 8) | (0x1F << 20);
+    /// TPM_NT_ORDINARY.
+    pub const NT_ORDINARY: u32 = 0;
+    /// TPM_NT_COUNTER.
+    pub const NT_COUNTER: u32 = 1;
+    /// TPM_NT_BITS.
+    pub const NT_BITS: u32 = 2;
+    /// TPM_NT_EXTEND.
+    pub const NT_EXTEND: u32 = 4;
+    /// TPM_NT_PIN_FAIL.
+    pub const NT_PIN_FAIL: u32 = 8;
+    /// TPM_NT_PIN_PASS.
+    pub const NT_PIN_PASS: u32 = 9;
+
+    /// The TPM_NT of an attribute word.
+    pub fn nt(attributes: u32) -> u32 {
+        (attributes & TPM_NT_MASK) >> TPM_NT_SHIFT
+    }
+}
+
+/// First and last NV index handle (TPMI_RH_NV_INDEX).
+pub const NV_INDEX_FIRST: u32 = 0x0100_0000;
+/// Last NV index handle.
+pub const NV_INDEX_LAST: u32 = 0x01FF_FFFF;
+
+/// TPMI_RH_NV_INDEX.
+pub fn read_nv_index(r: &mut Reader<'_>) -> Result<u32, WireError> {
+    let h = r.u32()?;
+    if (NV_INDEX_FIRST..=NV_INDEX_LAST).contains(&h) { Ok(h) } else { Err(WireError::Value) }
+}
+
+/// TPMS_NV_PUBLIC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NvPublic {
+    /// nvIndex.
+    pub nv_index: u32,
+    /// nameAlg.
+    pub name_alg: AlgId,
+    /// attributes (TPMA_NV).
+    pub attributes: u32,
+    /// authPolicy.
+    pub auth_policy: Digest,
+    /// dataSize.
+    pub data_size: u16,
+}
+
+impl Marshal for NvPublic {
+    fn marshal(&self, w: &mut Writer) {
+        w.u32(self.nv_index);
+        w.write(&self.name_alg);
+        w.u32(self.attributes);
+        w.write(&self.auth_policy);
+        w.u16(self.data_size);
+    }
+}
+
+impl Unmarshal for NvPublic {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let nv_index = read_nv_index(r)?;
+        let name_alg = read_hash_alg(r, false)?;
+        let attributes = r.u32()?;
+        if attributes & nv_attr::RESERVED != 0 {
+            return Err(WireError::ReservedBits);
+        }
+        let auth_policy = Digest::unmarshal(r)?;
+        let data_size = r.u16()?;
+        Ok(NvPublic { nv_index, name_alg, attributes, auth_policy, data_size })
+    }
+}
+
+/// TPM2B_NV_PUBLIC: a TPMS_NV_PUBLIC with its size, which must match it
+/// exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tpm2bNvPublic(pub NvPublic);
+
+impl Marshal for Tpm2bNvPublic {
+    fn marshal(&self, w: &mut Writer) {
+        w.sized_u16(|w| self.0.marshal(w));
+    }
+}
+
+impl Unmarshal for Tpm2bNvPublic {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let size = usize::from(r.u16()?);
+        if size == 0 {
+            return Err(WireError::Size);
+        }
+        let mut sub = r.sub(size)?;
+        let public = NvPublic::unmarshal(&mut sub)?;
+        sub.finish()?;
+        Ok(Tpm2bNvPublic(public))
+    }
+}
+
 tpm_struct! {
     /// TPMS_ALG_PROPERTY.
     pub struct AlgProperty {

@@ -4,6 +4,8 @@
 pub mod capability;
 pub mod clock;
 pub mod context;
+pub mod hierarchy;
+pub mod nv;
 pub mod pcr;
 pub mod random;
 pub mod sequence;
@@ -25,6 +27,22 @@ const PCR_PLUS_USER: HandleSpec = HandleSpec {
 const PLATFORM_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Platform,
     auth: AuthRole::User,
+};
+const PROVISION_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Provision,
+    auth: AuthRole::User,
+};
+const HIERARCHY_AUTH_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::HierarchyAuth,
+    auth: AuthRole::User,
+};
+const NV_AUTH_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::NvAuth,
+    auth: AuthRole::User,
+};
+const NV_INDEX: HandleSpec = HandleSpec {
+    kind: HandleKind::NvIndex,
+    auth: AuthRole::None,
 };
 const OBJECT_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Object,
@@ -51,11 +69,39 @@ const fn def(
 /// answers TPM_RC_COMMAND_CODE.
 pub static TABLE: &[CommandDef] = &[
     def(
+        Cc::NV_UndefineSpace,
+        &[PROVISION_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_undefine_space::NvUndefineSpace>,
+    ),
+    def(
+        Cc::HierarchyChangeAuth,
+        &[HIERARCHY_AUTH_USER],
+        false,
+        attr::NV,
+        run::<hierarchy::hierarchy_change_auth::HierarchyChangeAuth>,
+    ),
+    def(
+        Cc::NV_DefineSpace,
+        &[PROVISION_USER],
+        false,
+        attr::NV,
+        run::<nv::nv_define_space::NvDefineSpace>,
+    ),
+    def(
         Cc::PCR_Allocate,
         &[PLATFORM_USER],
         false,
         attr::NV,
         run::<pcr::pcr_allocate::PcrAllocate>,
+    ),
+    def(
+        Cc::NV_Write,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_write::NvWrite>,
     ),
     def(
         Cc::PCR_Event,
@@ -114,6 +160,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<random::stir_random::StirRandom>,
     ),
     def(
+        Cc::NV_Read,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        0,
+        run::<nv::nv_read::NvRead>,
+    ),
+    def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
@@ -126,6 +179,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NO_SESSIONS,
         run::<context::flush_context::FlushContext>,
+    ),
+    def(
+        Cc::NV_ReadPublic,
+        &[NV_INDEX],
+        false,
+        0,
+        run::<nv::nv_read_public::NvReadPublic>,
     ),
     def(
         Cc::GetCapability,

@@ -110,7 +110,7 @@ impl Tpm {
             (Pt::PCR_SELECT_MIN, n(profile::PCR_SELECT_MIN)),
             (Pt::CONTEXT_GAP_MAX, 0xFFFF),
             (Pt::NV_COUNTERS_MAX, 0),
-            (Pt::NV_INDEX_MAX, 2048),
+            (Pt::NV_INDEX_MAX, n(crate::nv::MAX_NV_INDEX_SIZE)),
             // sharedNV | objectCopiedToRam.
             (Pt::MEMORY, 0x6),
             (
@@ -147,7 +147,7 @@ impl Tpm {
             (Pt::MAX_CAP_BUFFER, n(profile::MAX_CAP_BUFFER)),
             (Pt::PERMANENT, permanent),
             (Pt::STARTUP_CLEAR, startup_clear),
-            (Pt::HR_NV_INDEX, 0),
+            (Pt::HR_NV_INDEX, n(self.nv.nv_indices.len())),
             (Pt::HR_LOADED, 0),
             (Pt::HR_LOADED_AVAIL, n(profile::MAX_LOADED_SESSIONS)),
             (Pt::HR_ACTIVE, 0),
@@ -240,11 +240,11 @@ impl Tpm {
                 handle::RH_PLATFORM_NV,
             ],
             handle::HT_TRANSIENT => Objects::handles(&self.v.objects).collect(),
-            // No NV indices, sessions or persistent objects exist yet.
-            handle::HT_NV_INDEX
-            | handle::HT_HMAC_SESSION
-            | handle::HT_POLICY_SESSION
-            | handle::HT_PERSISTENT => Vec::new(),
+            handle::HT_NV_INDEX => self.nv.nv_indices.keys().copied().collect(),
+            // No sessions or persistent objects exist yet.
+            handle::HT_HMAC_SESSION | handle::HT_POLICY_SESSION | handle::HT_PERSISTENT => {
+                Vec::new()
+            }
             _ => return Err(TpmRc::HANDLE.with_parameter(2)),
         };
         // The list stays within the requested handle type.

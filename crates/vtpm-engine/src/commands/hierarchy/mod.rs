@@ -1,0 +1,3 @@
+//! Part 3 chapter 24: Hierarchy Commands.
+
+pub mod hierarchy_change_auth;

@@ -1,0 +1,97 @@
+//! TPM2_NV_DefineSpace (Part 3 §31.3).
+
+use crate::Tpm;
+use crate::crypto::hash::HashAlg;
+use crate::dispatch::{Call, Command, Output, Params};
+use crate::nv::{MAX_NV_INDEX_SIZE, NV_MEMORY_SIZE, NvIndex};
+use vtpm_wire::constants::handle;
+use vtpm_wire::rc::TpmRc;
+use vtpm_wire::types::{Auth, Tpm2bNvPublic, nv_attr};
+use zeroize::Zeroizing;
+
+/// TPM2_NV_DefineSpace.
+pub struct NvDefineSpace;
+
+/// Parameters: auth, publicInfo.
+pub struct NvDefineSpaceIn {
+    auth: Auth,
+    public_info: Tpm2bNvPublic,
+}
+
+/// The index types this TPM implements.
+const IMPLEMENTED_TYPES: [u32; 1] = [nv_attr::NT_ORDINARY];
+
+impl Command for NvDefineSpace {
+    type In = NvDefineSpaceIn;
+
+    fn read(p: &mut Params<'_>) -> Result<NvDefineSpaceIn, TpmRc> {
+        Ok(NvDefineSpaceIn {
+            auth: p.read()?,
+            public_info: p.read()?,
+        })
+    }
+
+    fn action(
+        tpm: &mut Tpm,
+        call: &Call,
+        input: NvDefineSpaceIn,
+        _out: &mut Output,
+    ) -> Result<(), TpmRc> {
+        let public = input.public_info.0;
+        let attrs = public.attributes;
+        let p2 = |rc: TpmRc| rc.with_parameter(2);
+        let digest_size = HashAlg::from_alg(public.name_alg).map_or(0, HashAlg::size);
+        let auth: Vec<u8> = {
+            let b = input.auth.as_bytes();
+            let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+            b.get(..end).unwrap_or(&[]).to_vec()
+        };
+        if auth.len() > digest_size {
+            return Err(TpmRc::SIZE.with_parameter(1));
+        }
+        if !public.auth_policy.is_empty() && public.auth_policy.len() != digest_size {
+            return Err(p2(TpmRc::SIZE));
+        }
+        // The platform creates platform indices; the owner creates the rest.
+        let platform = call.handles[0] == handle::RH_PLATFORM;
+        if (attrs & nv_attr::PLATFORMCREATE != 0) != platform {
+            return Err(p2(TpmRc::ATTRIBUTES));
+        }
+        if platform && !tpm.v.ph_enable_nv {
+            return Err(TpmRc::HIERARCHY.with_handle(1));
+        }
+        let nt = nv_attr::nt(attrs);
+        if !IMPLEMENTED_TYPES.contains(&nt) {
+            return Err(p2(TpmRc::ATTRIBUTES));
+        }
+        if usize::from(public.data_size) > MAX_NV_INDEX_SIZE {
+            return Err(p2(TpmRc::SIZE));
+        }
+        let read = nv_attr::PPREAD | nv_attr::OWNERREAD | nv_attr::AUTHREAD | nv_attr::POLICYREAD;
+        let write =
+            nv_attr::PPWRITE | nv_attr::OWNERWRITE | nv_attr::AUTHWRITE | nv_attr::POLICYWRITE;
+        let set_by_tpm = nv_attr::WRITELOCKED | nv_attr::READLOCKED | nv_attr::WRITTEN;
+        if attrs & read == 0 || attrs & write == 0 || attrs & set_by_tpm != 0 {
+            return Err(p2(TpmRc::ATTRIBUTES));
+        }
+        // POLICY_DELETE needs a policy to delete with.
+        if attrs & nv_attr::POLICY_DELETE != 0 && public.auth_policy.is_empty() {
+            return Err(p2(TpmRc::ATTRIBUTES));
+        }
+        if tpm.nv_index(public.nv_index).is_some() {
+            return Err(TpmRc::NV_DEFINED);
+        }
+        let data_size = usize::from(public.data_size);
+        let index = NvIndex {
+            public,
+            auth: Zeroizing::new(auth),
+            data: vec![0xFF; data_size],
+        };
+        if tpm.nv_used() + index.footprint() > NV_MEMORY_SIZE {
+            return Err(TpmRc::NV_SPACE);
+        }
+        tpm.nv.nv_indices.insert(index.public.nv_index, index);
+        tpm.mark_nv_dirty();
+        Ok(())
+    }
+}

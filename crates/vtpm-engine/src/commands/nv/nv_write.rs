@@ -1,0 +1,64 @@
+//! TPM2_NV_Write (Part 3 §31.7).
+
+use crate::Tpm;
+use crate::dispatch::{Call, Command, Output, Params};
+use crate::nv::NvAuthBy;
+use vtpm_wire::rc::TpmRc;
+use vtpm_wire::types::{MaxNvBuffer, nv_attr};
+
+/// TPM2_NV_Write.
+pub struct NvWrite;
+
+/// Parameters: data, offset.
+pub struct NvWriteIn {
+    data: MaxNvBuffer,
+    offset: u16,
+}
+
+impl Command for NvWrite {
+    type In = NvWriteIn;
+
+    fn read(p: &mut Params<'_>) -> Result<NvWriteIn, TpmRc> {
+        Ok(NvWriteIn {
+            data: p.read()?,
+            offset: p.read()?,
+        })
+    }
+
+    fn action(
+        tpm: &mut Tpm,
+        call: &Call,
+        input: NvWriteIn,
+        _out: &mut Output,
+    ) -> Result<(), TpmRc> {
+        let [auth_handle, nv_index, _] = call.handles;
+        let index = tpm
+            .nv
+            .nv_indices
+            .get_mut(&nv_index)
+            .ok_or(TpmRc::HANDLE.with_handle(2))?;
+        Tpm::nv_write_allowed(index, NvAuthBy::from_handle(auth_handle))?;
+        if index.has(nv_attr::WRITELOCKED) {
+            return Err(TpmRc::NV_LOCKED);
+        }
+        // Counter, bits and extend indices have commands of their own.
+        if nv_attr::nt(index.public.attributes) != nv_attr::NT_ORDINARY {
+            return Err(TpmRc::ATTRIBUTES);
+        }
+        let offset = usize::from(input.offset);
+        let len = input.data.len();
+        let size = usize::from(index.public.data_size);
+        if offset + len > size {
+            return Err(TpmRc::NV_RANGE);
+        }
+        if index.has(nv_attr::WRITEALL) && len != size {
+            return Err(TpmRc::NV_RANGE);
+        }
+        if let Some(dst) = index.data.get_mut(offset..offset + len) {
+            dst.copy_from_slice(input.data.as_bytes());
+        }
+        index.public.attributes |= nv_attr::WRITTEN;
+        tpm.mark_nv_dirty();
+        Ok(())
+    }
+}
