@@ -1,1 +1,413 @@
-fn main() {}
+//! `vtpm`: a virtual TPM 2.0 for virtual machines and TPM software stacks.
+//!
+//! * `vtpm serve` runs the engine behind the Microsoft simulator protocol
+//!   (what `tcti-mssim` speaks) or swtpm's socket protocol (what
+//!   `tcti-swtpm` and QEMU speak).
+//! * `vtpm bench` measures command latency of any server speaking either.
+
+mod bench;
+mod server;
+mod signals;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use server::StopReason;
+use server::mssim::MssimServer;
+use server::swtpm::{Endpoints, SwtpmServer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use vtpm_engine::{MemoryPlatform, Tpm};
+
+/// A virtual TPM 2.0.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vtpm",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        vtpm serve --protocol mssim --port 2321      # tpm2-tools: -T mssim:host=127.0.0.1,port=2321\n  \
+        vtpm serve --protocol swtpm --port 2321      # tpm2-tools: -T swtpm:host=127.0.0.1,port=2321\n  \
+        vtpm serve --protocol swtpm --unix-data /run/vtpm/data.sock --unix-ctrl /run/vtpm/ctrl.sock\n  \
+        vtpm bench --tcti swtpm:host=127.0.0.1,port=2321 --iterations 2000"
+)]
+struct Cli {
+    /// How much to log (to stderr).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, global = true)]
+    log_level: LogLevel,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a TPM over sockets until SIGTERM / SIGINT (or an mssim STOP).
+    ///
+    /// mssim: TPM commands on port P, platform signals on P+1; the TPM
+    /// starts powered off and the client powers it on (tcti-mssim does).
+    /// swtpm: TPM commands on the data port P, control channel on P+1 (or
+    /// on the two Unix sockets given); the TPM starts powered on and
+    /// waiting for TPM2_Startup, as swtpm with `--flags not-need-init`.
+    /// swtpm's SHUTDOWN powers the TPM off but, unlike swtpm, the server
+    /// keeps running; INIT powers it on again.
+    ///
+    /// The TPM's NV state is kept in memory: it survives power cycles
+    /// requested by clients, not the process.
+    Serve(ServeArgs),
+
+    /// Measure command latency of a running server.
+    ///
+    /// Sends TPM2_Startup(CLEAR) once (TPM_RC_INITIALIZE is fine), then
+    /// for each of GetRandom(32), PCR_Extend(16), PCR_Read(16) and Hash of
+    /// 1 KiB: warm-up iterations, then measured ones. Prints a markdown
+    /// table of p50 / p90 / p99 / mean in microseconds. Any response code
+    /// other than success is an error.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Protocol to serve.
+    #[arg(long, value_enum)]
+    protocol: Protocol,
+
+    /// TCP port P: TPM commands on P, platform / control channel on P+1.
+    #[arg(long, default_value_t = 2321)]
+    port: u16,
+
+    /// Address to listen on. The default accepts local clients only.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    listen: IpAddr,
+
+    /// swtpm only: serve the data channel on this Unix socket instead of
+    /// TCP (needs --unix-ctrl).
+    #[arg(long, value_name = "PATH", requires = "unix_ctrl")]
+    unix_data: Option<PathBuf>,
+
+    /// swtpm only: serve the control channel on this Unix socket instead
+    /// of TCP (needs --unix-data).
+    #[arg(long, value_name = "PATH", requires = "unix_data")]
+    unix_ctrl: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Server to measure: `swtpm:host=H,port=P` (data port) or
+    /// `mssim:host=H,port=P` (command port). host defaults to 127.0.0.1,
+    /// port to 2321.
+    #[arg(long, value_name = "TCTI")]
+    tcti: bench::Tcti,
+
+    /// Measured iterations per command.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+
+    /// Unmeasured iterations per command before the measured ones.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+
+    /// swtpm: open a new data connection for every command, as tcti-swtpm
+    /// does (default: one connection for all).
+    #[arg(long)]
+    reconnect: bool,
+
+    /// Instead of benchmarking, wait until the server answers a
+    /// GetRandom (whatever the response code) and print how long that
+    /// took.
+    #[arg(long)]
+    wait_ready: bool,
+
+    /// With --wait-ready: count from this time (nanoseconds since the Unix
+    /// epoch, e.g. `date +%s%N` taken just before starting the server).
+    #[arg(long, value_name = "NS", requires = "wait_ready")]
+    since_unix_ns: Option<u128>,
+
+    /// With --wait-ready: give up after this many seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        requires = "wait_ready"
+    )]
+    wait_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// Microsoft TPM 2.0 simulator protocol (tcti-mssim).
+    Mssim,
+    /// swtpm socket protocol (tcti-swtpm, QEMU).
+    Swtpm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Off => log::LevelFilter::Off,
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// Where and how `vtpm serve` listens, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ServeConfig {
+    /// mssim: command and platform port.
+    Mssim {
+        command: SocketAddr,
+        platform: SocketAddr,
+    },
+    /// swtpm over TCP: data and control channel.
+    SwtpmTcp {
+        data: SocketAddr,
+        control: SocketAddr,
+    },
+    /// swtpm over Unix sockets: data and control channel.
+    SwtpmUnix { data: PathBuf, control: PathBuf },
+}
+
+impl TryFrom<ServeArgs> for ServeConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: ServeArgs) -> Result<Self> {
+        // Port 0 asks the system for free ports (not adjacent ones).
+        let next = if a.port == 0 {
+            0
+        } else {
+            a.port
+                .checked_add(1)
+                .context("--port must leave room for the next port (P+1)")?
+        };
+        let first = SocketAddr::new(a.listen, a.port);
+        let second = SocketAddr::new(a.listen, next);
+        Ok(match (a.protocol, a.unix_data, a.unix_ctrl) {
+            (Protocol::Mssim, None, None) => ServeConfig::Mssim {
+                command: first,
+                platform: second,
+            },
+            (Protocol::Mssim, _, _) => {
+                bail!("--unix-data / --unix-ctrl are for --protocol swtpm only")
+            }
+            (Protocol::Swtpm, Some(data), Some(control)) => {
+                if data == control {
+                    bail!("--unix-data and --unix-ctrl must be different paths");
+                }
+                ServeConfig::SwtpmUnix { data, control }
+            }
+            (Protocol::Swtpm, None, None) => ServeConfig::SwtpmTcp {
+                data: first,
+                control: second,
+            },
+            (Protocol::Swtpm, _, _) => bail!("--unix-data and --unix-ctrl go together"),
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::new()
+        .filter_level(cli.log_level.into())
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => ServeConfig::try_from(args).and_then(serve),
+        Command::Bench(a) => {
+            if a.wait_ready {
+                bench::wait_ready(
+                    &a.tcti,
+                    a.since_unix_ns,
+                    Duration::from_secs(a.wait_timeout),
+                )
+            } else {
+                bench::run(&bench::BenchConfig {
+                    tcti: a.tcti,
+                    iterations: a.iterations,
+                    warmup: a.warmup,
+                    reconnect: a.reconnect,
+                })
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vtpm: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the server until a termination signal or a client's STOP, then
+/// powers the TPM off (which commits its NV state) and returns.
+fn serve(config: ServeConfig) -> Result<()> {
+    // Before any thread exists, so that all inherit the blocked mask.
+    let blocked = signals::block_termination_signals().context("blocking SIGTERM / SIGINT")?;
+
+    let mut tpm = Tpm::new(Box::new(MemoryPlatform::new())).context("creating the TPM")?;
+    if !matches!(config, ServeConfig::Mssim { .. }) {
+        // swtpm `--flags not-need-init`: ready for TPM2_Startup.
+        tpm.power_on();
+    }
+    let tpm = Arc::new(Mutex::new(tpm));
+
+    let (stop_tx, stop_rx) = mpsc::channel::<StopReason>();
+    let show = |a: Option<SocketAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
+    let _threads = match &config {
+        ServeConfig::Mssim { command, platform } => {
+            let server = MssimServer::bind(tpm.clone(), *command, *platform)
+                .with_context(|| format!("binding the mssim ports {command} and {platform}"))?;
+            let (c, p) = server.local_addrs();
+            log::info!(
+                "mssim: TPM commands on tcp {}, platform signals on tcp {}",
+                show(c),
+                show(p)
+            );
+            server.spawn(stop_tx.clone())?
+        }
+        ServeConfig::SwtpmTcp { data, control } => {
+            let server = SwtpmServer::bind(tpm.clone(), &Endpoints::Tcp(*data, *control))
+                .with_context(|| format!("binding the swtpm ports {data} and {control}"))?;
+            let (d, c) = server.local_addrs();
+            log::info!(
+                "swtpm: data channel on tcp {}, control channel on tcp {}",
+                show(d),
+                show(c)
+            );
+            server.spawn(stop_tx.clone())?
+        }
+        ServeConfig::SwtpmUnix { data, control } => {
+            let server =
+                SwtpmServer::bind(tpm.clone(), &Endpoints::Unix(data.clone(), control.clone()))
+                    .with_context(|| {
+                        format!(
+                            "binding the swtpm sockets {} and {}",
+                            data.display(),
+                            control.display()
+                        )
+                    })?;
+            log::info!(
+                "swtpm: data channel on unix {}, control channel on unix {}",
+                data.display(),
+                control.display()
+            );
+            server.spawn(stop_tx.clone())?
+        }
+    };
+
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || match signals::wait(&blocked) {
+            Ok(name) => {
+                let _ = stop_tx.send(StopReason::Signal(name));
+            }
+            Err(e) => log::error!("waiting for signals failed: {e}"),
+        })?;
+
+    let reason = stop_rx.recv().context("every server thread ended")?;
+    log::info!("{reason}: powering the TPM off and exiting");
+    server::lock(&tpm).power_off();
+    if let ServeConfig::SwtpmUnix { data, control } = &config {
+        for p in [data, control] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<ServeConfig> {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Serve(a) => ServeConfig::try_from(a),
+            Command::Bench(_) => bail!("not serve"),
+        }
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_configs() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            config(&["vtpm", "serve", "--protocol", "mssim"]).ok(),
+            Some(ServeConfig::Mssim {
+                command: SocketAddr::new(lo, 2321),
+                platform: SocketAddr::new(lo, 2322)
+            })
+        );
+        assert_eq!(
+            config(&[
+                "vtpm",
+                "serve",
+                "--protocol",
+                "swtpm",
+                "--port",
+                "2351",
+                "--listen",
+                "0.0.0.0"
+            ])
+            .ok(),
+            Some(ServeConfig::SwtpmTcp {
+                data: "0.0.0.0:2351".parse().expect("addr"),
+                control: "0.0.0.0:2352".parse().expect("addr")
+            })
+        );
+        assert_eq!(
+            config(&[
+                "vtpm",
+                "serve",
+                "--protocol",
+                "swtpm",
+                "--unix-data",
+                "/tmp/d",
+                "--unix-ctrl",
+                "/tmp/c"
+            ])
+            .ok(),
+            Some(ServeConfig::SwtpmUnix {
+                data: "/tmp/d".into(),
+                control: "/tmp/c".into()
+            })
+        );
+        assert!(
+            config(&[
+                "vtpm",
+                "serve",
+                "--protocol",
+                "mssim",
+                "--unix-data",
+                "/d",
+                "--unix-ctrl",
+                "/c"
+            ])
+            .is_err()
+        );
+        assert!(config(&["vtpm", "serve", "--protocol", "swtpm", "--unix-data", "/d"]).is_err());
+        assert!(config(&["vtpm", "serve", "--protocol", "swtpm", "--port", "65535"]).is_err());
+        assert!(config(&["vtpm", "serve"]).is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! `vtpm bench`: command latency of any server speaking the swtpm or the
+//! mssim protocol, measured from the client's side with hand-built TPM
+//! commands (no TSS in the path).
+
+use anyhow::{Context, Result, bail, ensure};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Largest response accepted from a server.
+const MAX_RESPONSE: usize = 4096;
+/// TPM_RC_INITIALIZE: TPM2_Startup when the TPM is already started.
+const RC_INITIALIZE: u32 = 0x100;
+
+/// Which protocol the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TctiKind {
+    /// swtpm: raw commands on the data port.
+    Swtpm,
+    /// Microsoft simulator: framed commands on port P, platform on P+1.
+    Mssim,
+}
+
+/// A server to talk to, from a tpm2-tss style TCTI string
+/// (`swtpm:host=127.0.0.1,port=2321`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tcti {
+    /// The protocol.
+    pub kind: TctiKind,
+    /// Host name or address.
+    pub host: String,
+    /// Data (swtpm) or command (mssim) port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for TctiKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TctiKind::Swtpm => "swtpm",
+            TctiKind::Mssim => "mssim",
+        })
+    }
+}
+
+impl std::str::FromStr for Tcti {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, conf) = s.split_once(':').unwrap_or((s, ""));
+        let kind = match name {
+            "swtpm" => TctiKind::Swtpm,
+            "mssim" => TctiKind::Mssim,
+            _ => return Err(format!("unknown TCTI {name:?}: expected swtpm or mssim")),
+        };
+        let mut tcti = Tcti {
+            kind,
+            host: "127.0.0.1".into(),
+            port: 2321,
+        };
+        for kv in conf.split(',').filter(|kv| !kv.is_empty()) {
+            match kv.split_once('=') {
+                Some(("host", h)) if !h.is_empty() => tcti.host = h.to_string(),
+                Some(("port", p)) => {
+                    tcti.port = p.parse().map_err(|_| format!("bad port {p:?}"))?
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown TCTI option {kv:?}: expected host=… or port=…"
+                    ));
+                }
+            }
+        }
+        Ok(tcti)
+    }
+}
+
+impl Tcti {
+    fn addr(&self, port: u16) -> Result<SocketAddr> {
+        (self.host.as_str(), port)
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {}", self.host))?
+            .next()
+            .with_context(|| format!("{} has no address", self.host))
+    }
+}
+
+/// What `vtpm bench` does.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The server.
+    pub tcti: Tcti,
+    /// Measured iterations per command.
+    pub iterations: usize,
+    /// Unmeasured iterations per command before them.
+    pub warmup: usize,
+    /// swtpm: a new data connection per command, like tcti-swtpm.
+    pub reconnect: bool,
+}
+
+/// A connection able to carry TPM commands.
+trait Transport {
+    fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>>;
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok(s)
+}
+
+fn read_u32(s: &mut TcpStream) -> Result<u32> {
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// Reads a TPM response (header first, then the size it gives).
+fn read_response(s: &mut TcpStream) -> Result<Vec<u8>> {
+    let mut rsp = vec![0u8; 10];
+    s.read_exact(&mut rsp)
+        .context("reading the response header")?;
+    let size = usize::try_from(be_u32(&rsp, 2)).unwrap_or(usize::MAX);
+    ensure!(
+        (10..=MAX_RESPONSE).contains(&size),
+        "response size {size} out of range"
+    );
+    rsp.resize(size, 0);
+    s.read_exact(rsp.get_mut(10..).unwrap_or_default())
+        .context("reading the response")?;
+    Ok(rsp)
+}
+
+/// swtpm data channel.
+struct Swtpm {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    reconnect: bool,
+}
+
+impl Transport for Swtpm {
+    fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>> {
+        let mut s = match self.stream.take() {
+            Some(s) => s,
+            None => connect(self.addr)?,
+        };
+        s.write_all(command)?;
+        let rsp = read_response(&mut s)?;
+        if !self.reconnect {
+            self.stream = Some(s);
+        }
+        Ok(rsp)
+    }
+}
+
+/// mssim command port (and the platform connection, kept open as
+/// tcti-mssim does).
+struct Mssim {
+    command: TcpStream,
+    _platform: TcpStream,
+}
+
+const MSSIM_SEND_COMMAND: u32 = 8;
+const MSSIM_POWER_ON: u32 = 1;
+const MSSIM_NV_ON: u32 = 11;
+
+impl Mssim {
+    fn open(tcti: &Tcti) -> Result<Mssim> {
+        let platform_port = tcti
+            .port
+            .checked_add(1)
+            .context("the mssim platform port would be above 65535")?;
+        let mut platform = connect(tcti.addr(platform_port)?)?;
+        for code in [MSSIM_POWER_ON, MSSIM_NV_ON] {
+            platform.write_all(&code.to_be_bytes())?;
+            let ack = read_u32(&mut platform).context("platform port")?;
+            ensure!(ack == 0, "platform command {code} answered {ack}");
+        }
+        Ok(Mssim {
+            command: connect(tcti.addr(tcti.port)?)?,
+            _platform: platform,
+        })
+    }
+}
+
+impl Transport for Mssim {
+    fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>> {
+        let mut req = Vec::with_capacity(command.len() + 9);
+        req.extend_from_slice(&MSSIM_SEND_COMMAND.to_be_bytes());
+        req.push(0);
+        req.extend_from_slice(&u32::try_from(command.len())?.to_be_bytes());
+        req.extend_from_slice(command);
+        self.command.write_all(&req)?;
+        let size = usize::try_from(read_u32(&mut self.command)?).unwrap_or(usize::MAX);
+        ensure!(size != 0, "the TPM is powered off (empty response)");
+        ensure!(
+            (10..=MAX_RESPONSE).contains(&size),
+            "response size {size} out of range"
+        );
+        let mut rsp = vec![0u8; size];
+        self.command.read_exact(&mut rsp)?;
+        let ack = read_u32(&mut self.command)?;
+        ensure!(ack == 0, "SEND_COMMAND answered {ack}");
+        Ok(rsp)
+    }
+}
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .map_or(u32::MAX, u32::from_be_bytes)
+}
+
+/// A TPM command: tag, size and code, then `body`.
+fn command(tag: u16, cc: u32, body: &[u8]) -> Vec<u8> {
+    let size = u32::try_from(10 + body.len()).unwrap_or(u32::MAX);
+    let mut c = Vec::with_capacity(10 + body.len());
+    c.extend_from_slice(&tag.to_be_bytes());
+    c.extend_from_slice(&size.to_be_bytes());
+    c.extend_from_slice(&cc.to_be_bytes());
+    c.extend_from_slice(body);
+    c
+}
+
+const ST_NO_SESSIONS: u16 = 0x8001;
+const ST_SESSIONS: u16 = 0x8002;
+const ALG_SHA256: [u8; 2] = [0x00, 0x0B];
+
+/// TPM2_Startup(TPM_SU_CLEAR).
+fn startup_clear() -> Vec<u8> {
+    command(ST_NO_SESSIONS, 0x144, &[0x00, 0x00])
+}
+
+/// TPM2_GetRandom(bytesRequested).
+fn get_random(n: u16) -> Vec<u8> {
+    command(ST_NO_SESSIONS, 0x17B, &n.to_be_bytes())
+}
+
+/// TPM2_PCR_Extend of PCR 16 with one SHA-256 digest, authorized by the
+/// empty password (TPM_RS_PW).
+fn pcr_extend_16() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&16u32.to_be_bytes()); // pcrHandle
+    body.extend_from_slice(&9u32.to_be_bytes()); // authorizationSize
+    body.extend_from_slice(&0x4000_0009u32.to_be_bytes()); // TPM_RS_PW
+    body.extend_from_slice(&[0, 0]); // nonceCaller
+    body.push(0x01); // continueSession
+    body.extend_from_slice(&[0, 0]); // hmac (empty password)
+    body.extend_from_slice(&1u32.to_be_bytes()); // TPML_DIGEST_VALUES.count
+    body.extend_from_slice(&ALG_SHA256);
+    body.extend_from_slice(&[0xA5; 32]);
+    command(ST_SESSIONS, 0x182, &body)
+}
+
+/// TPM2_PCR_Read of SHA-256 PCR 16.
+fn pcr_read_16() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1u32.to_be_bytes()); // TPML_PCR_SELECTION.count
+    body.extend_from_slice(&ALG_SHA256);
+    body.extend_from_slice(&[3, 0x00, 0x00, 0x01]); // sizeofSelect, PCR 16
+    command(ST_NO_SESSIONS, 0x17E, &body)
+}
+
+/// TPM2_Hash of 1 KiB with SHA-256 in the null hierarchy.
+fn hash_1k() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1024u16.to_be_bytes());
+    body.extend_from_slice(&[0x5A; 1024]);
+    body.extend_from_slice(&ALG_SHA256);
+    body.extend_from_slice(&0x4000_0007u32.to_be_bytes()); // TPM_RH_NULL
+    command(ST_NO_SESSIONS, 0x17D, &body)
+}
+
+/// The response code of a response.
+fn rc(rsp: &[u8]) -> u32 {
+    be_u32(rsp, 6)
+}
+
+fn open(config: &BenchConfig) -> Result<Box<dyn Transport>> {
+    Ok(match config.tcti.kind {
+        TctiKind::Swtpm => Box::new(Swtpm {
+            addr: config.tcti.addr(config.tcti.port)?,
+            stream: None,
+            reconnect: config.reconnect,
+        }),
+        TctiKind::Mssim => Box::new(Mssim::open(&config.tcti)?),
+    })
+}
+
+/// Latency statistics of one command, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// Nearest-rank percentiles and the mean of `samples` (nanoseconds).
+pub fn stats(samples: &mut [u64]) -> Option<Stats> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let n = samples.len();
+    let rank = |p: usize| -> f64 {
+        let i = (p * n).div_ceil(100).clamp(1, n) - 1;
+        samples.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    let sum: u128 = samples.iter().map(|&s| u128::from(s)).sum();
+    Some(Stats {
+        p50: rank(50),
+        p90: rank(90),
+        p99: rank(99),
+        mean: sum as f64 / n as f64 / 1000.0,
+    })
+}
+
+/// Runs the benchmark and prints one markdown table row per command.
+pub fn run(config: &BenchConfig) -> Result<()> {
+    ensure!(config.iterations > 0, "--iterations must be at least 1");
+    ensure!(
+        !(config.reconnect && config.tcti.kind == TctiKind::Mssim),
+        "--reconnect is for the swtpm protocol only"
+    );
+    let mut t = open(config)?;
+
+    let rsp = t.transact(&startup_clear()).context("TPM2_Startup")?;
+    match rc(&rsp) {
+        0 | RC_INITIALIZE => {}
+        other => bail!("TPM2_Startup(CLEAR) answered TPM_RC {other:#x}"),
+    }
+
+    let commands: [(&str, Vec<u8>); 4] = [
+        ("GetRandom(32)", get_random(32)),
+        ("PCR_Extend(16, sha256, pw session)", pcr_extend_16()),
+        ("PCR_Read(sha256:16)", pcr_read_16()),
+        ("Hash(1 KiB, sha256)", hash_1k()),
+    ];
+
+    let connections = match (config.tcti.kind, config.reconnect) {
+        (TctiKind::Swtpm, true) => "a new data connection per command",
+        _ => "one connection",
+    };
+    println!(
+        "{} {}:{}, {} iterations after {} warm-up, {connections}; microseconds",
+        config.tcti.kind, config.tcti.host, config.tcti.port, config.iterations, config.warmup
+    );
+    println!("| command | p50 | p90 | p99 | mean |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, cmd) in &commands {
+        let mut samples = Vec::with_capacity(config.iterations);
+        for i in 0..config.warmup + config.iterations {
+            let start = Instant::now();
+            let rsp = t.transact(cmd).with_context(|| name.to_string())?;
+            let elapsed = start.elapsed();
+            let code = rc(&rsp);
+            ensure!(code == 0, "{name} answered TPM_RC {code:#x}");
+            if i >= config.warmup {
+                samples.push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+            }
+        }
+        if let Some(s) = stats(&mut samples) {
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                s.p50, s.p90, s.p99, s.mean
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--wait-ready`: connects repeatedly until a TPM2_GetRandom gets a
+/// response (whatever its code), then prints the time it took, counted
+/// from `since_unix_ns` (when the server was started) if given, else from
+/// the start of the wait.
+pub fn wait_ready(tcti: &Tcti, since_unix_ns: Option<u128>, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let cmd = get_random(8);
+    let addr = tcti.addr(tcti.port)?;
+    loop {
+        let attempt = || -> Result<Vec<u8>> {
+            let mut s = TcpStream::connect(addr)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            match tcti.kind {
+                TctiKind::Swtpm => {
+                    s.write_all(&cmd)?;
+                    read_response(&mut s)
+                }
+                TctiKind::Mssim => {
+                    let mut req = MSSIM_SEND_COMMAND.to_be_bytes().to_vec();
+                    req.push(0);
+                    req.extend_from_slice(&u32::try_from(cmd.len())?.to_be_bytes());
+                    req.extend_from_slice(&cmd);
+                    s.write_all(&req)?;
+                    let size = usize::try_from(read_u32(&mut s)?).unwrap_or(usize::MAX);
+                    ensure!(size <= MAX_RESPONSE, "response size {size} out of range");
+                    let mut rsp = vec![0u8; size + 4];
+                    s.read_exact(&mut rsp)?;
+                    Ok(rsp)
+                }
+            }
+        };
+        if attempt().is_ok() {
+            break;
+        }
+        ensure!(
+            start.elapsed() < timeout,
+            "no response from {addr} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let elapsed_ns = match since_unix_ns {
+        Some(t0) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .context("clock before 1970")?
+                .as_nanos();
+            now.saturating_sub(t0)
+        }
+        None => start.elapsed().as_nanos(),
+    };
+    println!("first response after {:.1} ms", elapsed_ns as f64 / 1e6);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcti_strings() {
+        let t: Tcti = "swtpm:host=localhost,port=2351".parse().expect("parse");
+        assert_eq!(
+            t,
+            Tcti {
+                kind: TctiKind::Swtpm,
+                host: "localhost".into(),
+                port: 2351
+            }
+        );
+        let t: Tcti = "mssim".parse().expect("parse");
+        assert_eq!(
+            t,
+            Tcti {
+                kind: TctiKind::Mssim,
+                host: "127.0.0.1".into(),
+                port: 2321
+            }
+        );
+        assert!("device:/dev/tpm0".parse::<Tcti>().is_err());
+        assert!("swtpm:port=99999".parse::<Tcti>().is_err());
+        assert!("swtpm:speed=1".parse::<Tcti>().is_err());
+    }
+
+    #[test]
+    fn commands_are_well_formed() {
+        for c in [
+            startup_clear(),
+            get_random(32),
+            pcr_extend_16(),
+            pcr_read_16(),
+            hash_1k(),
+        ] {
+            assert_eq!(be_u32(&c, 2) as usize, c.len());
+        }
+        assert_eq!(pcr_extend_16().len(), 65);
+        assert_eq!(pcr_read_16().len(), 20);
+        assert_eq!(hash_1k().len(), 1042);
+    }
+
+    #[test]
+    fn percentiles() {
+        let mut s: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        let st = stats(&mut s).expect("stats");
+        assert_eq!((st.p50, st.p90, st.p99), (50.0, 90.0, 99.0));
+        assert!((st.mean - 50.5).abs() < 1e-9);
+        assert_eq!(stats(&mut []), None);
+    }
+}
