@@ -31,10 +31,8 @@ both!(
     getrandom,
     getcap,
     pcr_read_extend_reset,
-    #[ignore = "vtpm lacks TPM2_StartAuthSession: tpm2-tools 5.4 authorizes the PCR with an HMAC session even for an empty password"]
     pcr_event,
     pcr_event_raw,
-    #[ignore = "vtpm lacks TPM2_StartAuthSession: tpm2-tools 5.4 authorizes the platform hierarchy with an HMAC session even for an empty password"]
     pcr_allocate,
     pcr_allocate_raw,
     hash,
@@ -44,13 +42,11 @@ both!(
     testparms,
 );
 
-// Why the `#[ignore]`d tests above fail today: tpm2-tools 5.4 turns every
-// `-P`/`-p` password (the empty default included) into an unbound,
-// unsalted HMAC session (tpm2_auth_util_from_optarg → start_hmac_session
-// → Esys_StartAuthSession), so tools that authorize a handle through it
-// (tpm2_pcrevent, tpm2_pcrallocate, …) need TPM2_StartAuthSession, HMAC
-// session authorization and TPM2_FlushContext. The `*_raw` tests cover the
-// same commands with a password session (TPM_RS_PW) until then.
+// tpm2-tools 5.4 turns every `-P`/`-p` password (the empty default
+// included) into an unbound, unsalted HMAC session, so tpm2_pcrevent and
+// tpm2_pcrallocate exercise TPM2_StartAuthSession, HMAC authorization and
+// the response HMAC that ESAPI verifies; the `*_raw` variants send the same
+// commands with a password session (TPM_RS_PW).
 
 /// Starts a server and runs `tpm2_startup -c`.
 fn started(protocol: Protocol) -> Server {

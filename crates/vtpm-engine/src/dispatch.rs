@@ -31,6 +31,10 @@ pub enum HandleKind {
     Platform,
     /// TPMI_DH_OBJECT: a loaded transient object (sequences included).
     Object,
+    /// TPMI_DH_OBJECT+: an object or TPM_RH_NULL.
+    ObjectPlus,
+    /// TPMI_DH_ENTITY+: any entity with an authValue, or TPM_RH_NULL.
+    EntityPlus,
     /// TPMI_RH_PROVISION: owner or platform.
     Provision,
     /// TPMI_RH_HIERARCHY_AUTH: lockout, endorsement, owner or platform.
@@ -59,8 +63,10 @@ pub mod attr {
     pub const FLUSHED: u8 = 1 << 1;
     /// No sessions at all may be sent (the tag must be NO_SESSIONS).
     pub const NO_SESSIONS: u8 = 1 << 2;
-    /// Allowed in failure mode.
-    pub const FAILURE_MODE: u8 = 1 << 3;
+    /// The first command parameter is a TPM2B a session may encrypt.
+    pub const DECRYPT: u8 = 1 << 3;
+    /// The first response parameter is a TPM2B a session may encrypt.
+    pub const ENCRYPT: u8 = 1 << 4;
 }
 
 /// Everything a handler sees besides the TPM and its parameters.
@@ -72,6 +78,8 @@ pub struct Call {
     pub locality: u8,
     /// The validated handles.
     pub handles: [u32; 3],
+    /// Which handles were authorized with a policy session.
+    pub policy_auth: [bool; 3],
 }
 
 /// Where a handler writes its response.

@@ -4,6 +4,7 @@
 
 use crate::Tpm;
 use crate::dispatch::{self, AuthRole, Call, CommandDef, HandleKind, HandleSpec, Output, attr};
+use crate::session::SessionKind;
 use subtle::ConstantTimeEq;
 use vtpm_wire::codec::{Reader, Unmarshal, Writer};
 use vtpm_wire::constants::{CommandCode, StructureTag, handle};
@@ -106,10 +107,19 @@ impl Tpm {
                     .push(AuthCommand::unmarshal(&mut area).map_err(|e| e.rc().with_session(n))?);
             }
         }
-        self.check_sessions(def, &handles, &sessions)?;
+        let mut uses = self.authorize(def, cc, &handles, &sessions, r.peek_rest())?;
 
         if def.attrs & attr::NV != 0 && !self.nv_available {
             return Err(TpmRc::NV_UNAVAILABLE);
+        }
+
+        // Parameter decryption (the first parameter, a TPM2B).
+        let mut params_in = r.peek_rest().to_vec();
+        if let Some(i) = uses
+            .iter()
+            .position(|u| u.attrs & session_attr::DECRYPT != 0)
+        {
+            self.crypt_first_param(&uses, i, &mut params_in, false)?;
         }
 
         // Parameters and action.
@@ -117,13 +127,32 @@ impl Tpm {
             cc,
             locality,
             handles,
+            policy_auth: policy_flags(&uses, def, &handles),
         };
         let mut out = Output::default();
-        (def.handler)(self, &call, r, &mut out)?;
+        (def.handler)(self, &call, Reader::new(&params_in), &mut out)?;
+
+        // Response parameters, encrypted for the session that asks for it.
+        let mut params = out.params.into_vec();
+        let encrypt_session = uses
+            .iter()
+            .position(|u| u.attrs & session_attr::ENCRYPT != 0);
+        // New nonceTPM for every session that rolls one.
+        for u in uses.iter_mut() {
+            if let Some(s) = self.v.sessions.get(u.session_handle) {
+                let mut n = vec![0u8; s.nonce_tpm.len()];
+                self.random(&mut n);
+                if let Some(s) = self.v.sessions.get_mut(u.session_handle) {
+                    s.nonce_tpm = n;
+                }
+            }
+        }
+        if let Some(i) = encrypt_session {
+            self.crypt_first_param(&uses, i, &mut params, true)?;
+        }
 
         // Response.
-        let params = out.params.into_vec();
-        let mut w = Writer::with_capacity(HEADER_SIZE + 8 + params.len() + sessions.len() * 5);
+        let mut w = Writer::with_capacity(HEADER_SIZE + 8 + params.len() + sessions.len() * 80);
         w.write(&tag);
         let size_at = w.reserve_u32();
         w.u32(TpmRc::SUCCESS.0);
@@ -134,13 +163,40 @@ impl Tpm {
             w.u32(u32::try_from(params.len()).unwrap_or(u32::MAX));
         }
         w.bytes(&params);
-        for s in &sessions {
-            // Password sessions: empty nonce and HMAC, continueSession set.
+        let mut rp_hashes: Vec<(crate::crypto::hash::HashAlg, Vec<u8>)> = Vec::new();
+        for u in &uses {
+            let Some(s) = self.v.sessions.get(u.session_handle) else {
+                // Password session: empty nonce and HMAC, continueSession set.
+                w.write(&AuthResponse {
+                    nonce: Nonce::empty(),
+                    attributes: u.attrs | session_attr::CONTINUE_SESSION,
+                    hmac: Auth::empty(),
+                });
+                continue;
+            };
+            let rp_hash = match rp_hashes.iter().find(|(a, _)| *a == s.auth_hash) {
+                Some((_, h)) => h.clone(),
+                None => {
+                    let h =
+                        s.auth_hash
+                            .digest(&[&0u32.to_be_bytes(), &cc.0.to_be_bytes(), &params]);
+                    rp_hashes.push((s.auth_hash, h.clone()));
+                    h
+                }
+            };
+            let key = self.session_key_for(u);
+            let hmac = s.response_hmac(&key, &rp_hash, &u.nonce_caller, u.attrs);
             w.write(&AuthResponse {
-                nonce: Nonce::empty(),
-                attributes: s.attributes | session_attr::CONTINUE_SESSION,
-                hmac: Auth::empty(),
+                nonce: Nonce::new(&s.nonce_tpm).unwrap_or_default(),
+                attributes: u.attrs,
+                hmac: Auth::new(&hmac).unwrap_or_default(),
             });
+        }
+        // Sessions without continueSession end with this command.
+        for u in &uses {
+            if u.attrs & session_attr::CONTINUE_SESSION == 0 {
+                self.v.sessions.flush(u.session_handle);
+            }
         }
         let len = u32::try_from(w.len()).unwrap_or(u32::MAX);
         w.patch_u32(size_at, len);
@@ -180,6 +236,45 @@ impl Tpm {
             HandleKind::NvAuth => match h {
                 handle::RH_OWNER | handle::RH_PLATFORM => self.check_hierarchy_handle(h),
                 _ if handle::handle_type(h) == handle::HT_NV_INDEX => self.check_nv_handle(h),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::ObjectPlus => {
+                if h == handle::RH_NULL {
+                    Ok(())
+                } else {
+                    self.check_handle(
+                        &HandleSpec {
+                            kind: HandleKind::Object,
+                            auth: spec.auth,
+                        },
+                        h,
+                    )
+                }
+            }
+            HandleKind::EntityPlus => match handle::handle_type(h) {
+                _ if h == handle::RH_NULL => Ok(()),
+                handle::HT_PCR => self.check_handle(
+                    &HandleSpec {
+                        kind: HandleKind::Pcr { null_ok: false },
+                        auth: spec.auth,
+                    },
+                    h,
+                ),
+                handle::HT_NV_INDEX => self.check_nv_handle(h),
+                handle::HT_TRANSIENT | handle::HT_PERSISTENT => self.check_handle(
+                    &HandleSpec {
+                        kind: HandleKind::Object,
+                        auth: spec.auth,
+                    },
+                    h,
+                ),
+                handle::HT_PERMANENT => match h {
+                    handle::RH_OWNER
+                    | handle::RH_PLATFORM
+                    | handle::RH_ENDORSEMENT
+                    | handle::RH_LOCKOUT => self.check_hierarchy_handle(h),
+                    _ => Err(TpmRc::VALUE),
+                },
                 _ => Err(TpmRc::VALUE),
             },
             HandleKind::NvIndex => {
@@ -227,15 +322,19 @@ impl Tpm {
         }
     }
 
-    /// Checks the sessions against the handles that need authorization and
-    /// authorizes each (password sessions; HMAC and policy sessions do not
-    /// exist in this TPM yet, so their handles are never loaded).
-    fn check_sessions(
+    /// Checks the authorization area against the handles that need
+    /// authorization and authorizes each handle with its session: password
+    /// sessions by comparing the password, HMAC sessions by checking the
+    /// command HMAC over cpHash, policy sessions by comparing policyDigest
+    /// with the entity's authPolicy. Returns how each session was used.
+    fn authorize(
         &mut self,
         def: &CommandDef,
+        cc: CommandCode,
         handles: &[u32; 3],
         sessions: &[AuthCommand],
-    ) -> Result<(), TpmRc> {
+        params: &[u8],
+    ) -> Result<Vec<SessionUse>, TpmRc> {
         let auth_handles: Vec<u32> = def
             .handles
             .iter()
@@ -243,48 +342,272 @@ impl Tpm {
             .filter(|(spec, _)| spec.auth != AuthRole::None)
             .map(|(_, &h)| h)
             .collect();
+        let mut uses = Vec::with_capacity(sessions.len());
         for (i, s) in sessions.iter().enumerate() {
             let n = i + 1;
-            match handle::handle_type(s.session_handle) {
-                _ if s.session_handle == handle::RS_PW => {
-                    let not_allowed = session_attr::ENCRYPT
-                        | session_attr::DECRYPT
-                        | session_attr::AUDIT
-                        | session_attr::AUDIT_EXCLUSIVE
-                        | session_attr::AUDIT_RESET;
-                    if s.attributes & not_allowed != 0 {
-                        return Err(TpmRc::ATTRIBUTES.with_session(n));
-                    }
-                    if !s.nonce.is_empty() {
-                        return Err(TpmRc::NONCE.with_session(n));
-                    }
-                    if i >= auth_handles.len() {
-                        return Err(TpmRc::HANDLE.with_session(n));
-                    }
+            let auth_entity = auth_handles.get(i).copied();
+            if s.session_handle == handle::RS_PW {
+                let not_allowed = session_attr::ENCRYPT
+                    | session_attr::DECRYPT
+                    | session_attr::AUDIT
+                    | session_attr::AUDIT_EXCLUSIVE
+                    | session_attr::AUDIT_RESET;
+                if s.attributes & not_allowed != 0 {
+                    return Err(TpmRc::ATTRIBUTES.with_session(n));
                 }
-                handle::HT_HMAC_SESSION | handle::HT_POLICY_SESSION => {
+                if !s.nonce.is_empty() {
+                    return Err(TpmRc::NONCE.with_session(n));
+                }
+                if auth_entity.is_none() {
+                    return Err(TpmRc::HANDLE.with_session(n));
+                }
+            } else {
+                match handle::handle_type(s.session_handle) {
+                    handle::HT_HMAC_SESSION | handle::HT_POLICY_SESSION => {}
+                    _ => return Err(TpmRc::HANDLE.with_session(n)),
+                }
+                let Some(session) = self.v.sessions.get(s.session_handle) else {
                     return Err(TpmRc::REFERENCE_S0.plus(i));
+                };
+                if sessions
+                    .iter()
+                    .take(i)
+                    .any(|o| o.session_handle == s.session_handle)
+                {
+                    // The same session twice in one command.
+                    return Err(TpmRc::HANDLE.with_session(n));
                 }
-                _ => return Err(TpmRc::HANDLE.with_session(n)),
+                // Auditing needs command audit, which this TPM does not have.
+                if s.attributes
+                    & (session_attr::AUDIT
+                        | session_attr::AUDIT_EXCLUSIVE
+                        | session_attr::AUDIT_RESET)
+                    != 0
+                {
+                    return Err(TpmRc::ATTRIBUTES.with_session(n));
+                }
+                let crypt = s.attributes & (session_attr::DECRYPT | session_attr::ENCRYPT) != 0;
+                if crypt && session.symmetric == vtpm_wire::types::SymDef::Null {
+                    return Err(TpmRc::SYMMETRIC.with_session(n));
+                }
+                if s.nonce.len() < 16 || s.nonce.len() > session.auth_hash.size() {
+                    return Err(TpmRc::SIZE.with_session(n));
+                }
+                if auth_entity.is_none() && session.kind == SessionKind::Trial {
+                    return Err(TpmRc::AUTH_TYPE.with_session(n));
+                }
             }
+            uses.push(SessionUse {
+                session_handle: if s.session_handle == handle::RS_PW {
+                    handle::RS_PW
+                } else {
+                    s.session_handle
+                },
+                attrs: s.attributes,
+                nonce_caller: s.nonce.as_bytes().to_vec(),
+                entity: auth_entity,
+            });
         }
         if sessions.len() < auth_handles.len() {
             return Err(TpmRc::AUTH_MISSING);
         }
-        for (i, (&h, s)) in auth_handles.iter().zip(sessions).enumerate() {
-            let (auth, da_exempt) = self
-                .entity_auth(h)
-                .ok_or(TpmRc::HANDLE.with_session(i + 1))?;
-            if !password_matches(&auth, s.hmac.as_bytes()) {
-                let rc = if da_exempt {
-                    TpmRc::BAD_AUTH
-                } else {
-                    TpmRc::AUTH_FAIL
-                };
-                return Err(rc.with_session(i + 1));
+        // At most one session decrypts and one encrypts, and only for
+        // commands and responses that start with a TPM2B.
+        for (bit, allowed) in [
+            (session_attr::DECRYPT, attr::DECRYPT),
+            (session_attr::ENCRYPT, attr::ENCRYPT),
+        ] {
+            let mut with = uses.iter().enumerate().filter(|(_, u)| u.attrs & bit != 0);
+            if let Some((i, _)) = with.next()
+                && (def.attrs & allowed == 0 || with.next().is_some())
+            {
+                return Err(TpmRc::ATTRIBUTES.with_session(i + 1));
             }
         }
-        Ok(())
+        let decrypt_idx = uses
+            .iter()
+            .position(|u| u.attrs & session_attr::DECRYPT != 0);
+        let encrypt_idx = uses
+            .iter()
+            .position(|u| u.attrs & session_attr::ENCRYPT != 0);
+
+        // cpHash per hash algorithm in use: H(commandCode || Names || parameters).
+        let names: Vec<Vec<u8>> = handles
+            .iter()
+            .take(def.handles.len())
+            .map(|&h| self.entity_name(h))
+            .collect();
+        for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
+            let n = i + 1;
+            if u.session_handle == handle::RS_PW {
+                let h = u.entity.unwrap_or(handle::RH_NULL);
+                let (auth, da_exempt) = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
+                if !password_matches(&auth, s.hmac.as_bytes()) {
+                    return Err(auth_failure(da_exempt).with_session(n));
+                }
+                continue;
+            }
+            let Some(session) = self.v.sessions.get(u.session_handle) else {
+                continue;
+            };
+            let cc_bytes = cc.0.to_be_bytes();
+            let mut parts: Vec<&[u8]> = vec![&cc_bytes];
+            for name in &names {
+                parts.push(name);
+            }
+            parts.push(params);
+            let cp_hash = session.auth_hash.digest(&parts);
+            // The first session also covers the nonces of the decrypt and
+            // encrypt sessions when those are other sessions.
+            let mut extra: Vec<Vec<u8>> = Vec::new();
+            if i == 0 {
+                if let Some(d) = decrypt_idx.filter(|&d| d != 0) {
+                    extra.push(self.session_nonce(uses.get(d)));
+                }
+                if let Some(e) = encrypt_idx.filter(|&e| e != 0 && Some(e) != decrypt_idx) {
+                    extra.push(self.session_nonce(uses.get(e)));
+                }
+            }
+            let extra_refs: Vec<&[u8]> = extra.iter().map(Vec::as_slice).collect();
+            match (session.kind, u.entity) {
+                (SessionKind::Hmac, Some(h)) => {
+                    let (_, da_exempt) =
+                        self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
+                    let key = self.session_key_for(u);
+                    let expected =
+                        session.command_hmac(&key, &cp_hash, &u.nonce_caller, &extra_refs, u.attrs);
+                    if !hmac_matches(&expected, s.hmac.as_bytes()) {
+                        return Err(auth_failure(da_exempt).with_session(n));
+                    }
+                }
+                (SessionKind::Policy, Some(h)) => {
+                    let policy = self.entity_policy(h);
+                    let matches = policy.as_ref().is_some_and(|p| {
+                        !p.is_empty() && bool::from(p.ct_eq(&session.policy_digest))
+                    });
+                    if !matches {
+                        return Err(TpmRc::POLICY_FAIL.with_session(n));
+                    }
+                }
+                (SessionKind::Trial, Some(_)) => return Err(TpmRc::AUTH_TYPE.with_session(n)),
+                // Sessions only for encryption: an HMAC, when sent, is checked
+                // with the session key alone.
+                (_, None) => {
+                    if !s.hmac.is_empty() {
+                        let expected = session.command_hmac(
+                            &session.session_key,
+                            &cp_hash,
+                            &u.nonce_caller,
+                            &extra_refs,
+                            u.attrs,
+                        );
+                        if !hmac_matches(&expected, s.hmac.as_bytes()) {
+                            return Err(TpmRc::AUTH_FAIL.with_session(n));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(uses)
+    }
+
+    /// nonceTPM of a session (empty for none or a password session).
+    fn session_nonce(&self, u: Option<&SessionUse>) -> Vec<u8> {
+        u.and_then(|u| self.v.sessions.get(u.session_handle))
+            .map(|s| s.nonce_tpm.clone())
+            .unwrap_or_default()
+    }
+
+    /// The HMAC / encryption key of a session use: sessionKey, plus the
+    /// authValue of the entity it authorizes unless the session is bound to
+    /// that entity (Part 1 §19.6).
+    fn session_key_for(&self, u: &SessionUse) -> zeroize::Zeroizing<Vec<u8>> {
+        let Some(s) = self.v.sessions.get(u.session_handle) else {
+            return Default::default();
+        };
+        let auth = match u.entity {
+            Some(h) if s.kind == SessionKind::Hmac => {
+                let auth = self.entity_auth_value(h).unwrap_or_default();
+                if s.is_bound_to(h, &auth) {
+                    Vec::new()
+                } else {
+                    auth
+                }
+            }
+            _ => Vec::new(),
+        };
+        s.hmac_key(&auth)
+    }
+
+    /// Decrypts (command) or encrypts (response) the first parameter, a
+    /// TPM2B, with session `i`.
+    fn crypt_first_param(
+        &self,
+        uses: &[SessionUse],
+        i: usize,
+        params: &mut [u8],
+        encrypt: bool,
+    ) -> Result<(), TpmRc> {
+        let u = uses.get(i).ok_or(TpmRc::FAILURE)?;
+        let s = self
+            .v
+            .sessions
+            .get(u.session_handle)
+            .ok_or(TpmRc::FAILURE)?;
+        let size = params
+            .get(..2)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(|b| usize::from(u16::from_be_bytes(b)));
+        let Some(data) = size.and_then(|n| params.get_mut(2..2 + n)) else {
+            // The first parameter does not fit the command.
+            return Err(if encrypt {
+                TpmRc::FAILURE
+            } else {
+                TpmRc::SIZE.with_parameter(1)
+            });
+        };
+        let key = self.session_key_for(u);
+        let (newer, older) = if encrypt {
+            (s.nonce_tpm.as_slice(), u.nonce_caller.as_slice())
+        } else {
+            (u.nonce_caller.as_slice(), s.nonce_tpm.as_slice())
+        };
+        if s.crypt(&key, newer, older, data, encrypt) {
+            Ok(())
+        } else {
+            Err(TpmRc::SYMMETRIC.with_session(i + 1))
+        }
+    }
+
+    /// The Name of an entity for cpHash: a handle's own value, except NV
+    /// indices (nameAlg || H(public)) and sequence objects (empty).
+    fn entity_name(&self, h: u32) -> Vec<u8> {
+        match handle::handle_type(h) {
+            handle::HT_NV_INDEX => self
+                .nv_index(h)
+                .map_or_else(|| h.to_be_bytes().to_vec(), |i| i.name()),
+            handle::HT_TRANSIENT => Vec::new(),
+            _ => h.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// authPolicy of an entity (`None` when it cannot have one).
+    fn entity_policy(&self, h: u32) -> Option<Vec<u8>> {
+        match handle::handle_type(h) {
+            handle::HT_NV_INDEX => self
+                .nv_index(h)
+                .map(|i| i.public.auth_policy.as_bytes().to_vec()),
+            // Hierarchy policies (SetPrimaryPolicy) are not implemented: empty.
+            handle::HT_PERMANENT => Some(Vec::new()),
+            _ => None,
+        }
+    }
+
+    /// authValue of an entity (for binding and HMAC keys), trailing zeros
+    /// removed.
+    pub(crate) fn entity_auth_value(&self, h: u32) -> Option<Vec<u8>> {
+        self.entity_auth(h)
+            .map(|(a, _)| strip_trailing_zeros(&a).to_vec())
     }
 
     /// The authValue of an entity and whether it is exempt from
@@ -306,6 +629,46 @@ impl Tpm {
             },
         }
     }
+}
+
+/// How one session of the authorization area was used.
+#[derive(Debug)]
+struct SessionUse {
+    /// The session's handle (TPM_RS_PW for a password).
+    session_handle: u32,
+    /// sessionAttributes as sent.
+    attrs: u8,
+    /// nonceCaller as sent.
+    nonce_caller: Vec<u8>,
+    /// The handle it authorizes, if any.
+    entity: Option<u32>,
+}
+
+/// Which handles were authorized with a policy session.
+fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [bool; 3] {
+    let mut out = [false; 3];
+    for (slot, h) in out.iter_mut().zip(handles.iter()).take(def.handles.len()) {
+        *slot = uses.iter().any(|u| {
+            u.entity == Some(*h)
+                && handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION
+        });
+    }
+    out
+}
+
+/// TPM_RC_BAD_AUTH for entities exempt from dictionary-attack protection,
+/// TPM_RC_AUTH_FAIL for the others.
+fn auth_failure(da_exempt: bool) -> TpmRc {
+    if da_exempt {
+        TpmRc::BAD_AUTH
+    } else {
+        TpmRc::AUTH_FAIL
+    }
+}
+
+/// Constant-time HMAC comparison.
+fn hmac_matches(expected: &[u8], got: &[u8]) -> bool {
+    expected.len() == got.len() && bool::from(expected.ct_eq(got))
 }
 
 /// A handle-validation error with its handle number (warnings that name a

@@ -26,6 +26,7 @@ pub mod nv;
 pub mod objects;
 pub mod pcr;
 pub mod platform;
+pub mod session;
 pub mod state;
 mod tickets;
 
@@ -65,6 +66,7 @@ pub(crate) struct Volatile {
     pub platform_auth: Vec<u8>,
     pub null_proof: [u8; PROOF_SIZE],
     pub objects: Objects,
+    pub sessions: session::Sessions,
     /// PCR_Allocate ran this cycle: Shutdown(STATE) is refused.
     pub pcr_reconfig: bool,
     /// An H-CRTM sequence ran before Startup.
@@ -93,6 +95,7 @@ impl Volatile {
             platform_auth: Vec::new(),
             null_proof: [0; PROOF_SIZE],
             objects: Objects::default(),
+            sessions: session::Sessions::default(),
             pcr_reconfig: false,
             drtm_pre_startup: false,
             drtm_handle: None,

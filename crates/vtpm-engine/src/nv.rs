@@ -86,16 +86,20 @@ pub enum NvAuthBy {
     Owner,
     /// TPM_RH_PLATFORM.
     Platform,
-    /// The index itself (authValue; policy sessions come with sessions).
+    /// The index itself, with its authValue.
     Index,
+    /// The index itself, with a policy session.
+    IndexPolicy,
 }
 
 impl NvAuthBy {
-    /// From a TPMI_RH_NV_AUTH handle.
-    pub fn from_handle(h: u32) -> NvAuthBy {
+    /// From a TPMI_RH_NV_AUTH handle and whether a policy session
+    /// authorized it.
+    pub fn from_handle(h: u32, policy: bool) -> NvAuthBy {
         match h {
             handle::RH_OWNER => NvAuthBy::Owner,
             handle::RH_PLATFORM => NvAuthBy::Platform,
+            _ if policy => NvAuthBy::IndexPolicy,
             _ => NvAuthBy::Index,
         }
     }
@@ -128,6 +132,7 @@ impl Tpm {
             NvAuthBy::Owner => nv_attr::OWNERWRITE,
             NvAuthBy::Platform => nv_attr::PPWRITE,
             NvAuthBy::Index => nv_attr::AUTHWRITE,
+            NvAuthBy::IndexPolicy => nv_attr::POLICYWRITE,
         };
         if index.has(needed) {
             Ok(())
@@ -142,6 +147,7 @@ impl Tpm {
             NvAuthBy::Owner => nv_attr::OWNERREAD,
             NvAuthBy::Platform => nv_attr::PPREAD,
             NvAuthBy::Index => nv_attr::AUTHREAD,
+            NvAuthBy::IndexPolicy => nv_attr::POLICYREAD,
         };
         if index.has(needed) {
             Ok(())

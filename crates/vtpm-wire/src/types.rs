@@ -491,6 +491,69 @@ impl Marshal for SymDefObject {
     }
 }
 
+/// TPMT_SYM_DEF(+): a session's symmetric algorithm for parameter
+/// encryption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SymDef {
+    /// TPM_ALG_NULL.
+    Null,
+    /// TPM_ALG_AES with keyBits and mode.
+    Aes {
+        /// keyBits.
+        key_bits: u16,
+        /// mode.
+        mode: AlgId,
+    },
+    /// TPM_ALG_XOR with its hash algorithm.
+    Xor {
+        /// keyBits.xor: the hash used by the XOR mask KDF.
+        hash: AlgId,
+    },
+}
+
+impl Unmarshal for SymDef {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        match AlgId(r.u16()?) {
+            AlgId::NULL => Ok(SymDef::Null),
+            AlgId::AES => {
+                let key_bits = r.u16()?;
+                if !profile::AES_KEY_BITS.contains(&key_bits) {
+                    return Err(WireError::Value);
+                }
+                let mode = AlgId(r.u16()?);
+                if !(profile::SYM_MODES.contains(&mode) || mode == AlgId::NULL) {
+                    return Err(WireError::Mode);
+                }
+                Ok(SymDef::Aes { key_bits, mode })
+            }
+            AlgId::XOR => Ok(SymDef::Xor {
+                hash: read_hash_alg(r, false)?,
+            }),
+            _ => Err(WireError::Symmetric),
+        }
+    }
+}
+
+impl Marshal for SymDef {
+    fn marshal(&self, w: &mut Writer) {
+        match self {
+            SymDef::Null => w.write(&AlgId::NULL),
+            SymDef::Aes { key_bits, mode } => {
+                w.write(&AlgId::AES);
+                w.u16(*key_bits);
+                w.write(mode);
+            }
+            SymDef::Xor { hash } => {
+                w.write(&AlgId::XOR);
+                w.write(hash);
+            }
+        }
+    }
+}
+
+/// TPM2B_ENCRYPTED_SECRET (room for an RSA-4096 encrypted seed).
+pub type EncryptedSecret = Tpm2b<512>;
+
 /// A scheme (TPMT_RSA_SCHEME, TPMT_ECC_SCHEME, TPMT_KDF_SCHEME,
 /// TPMT_KEYEDHASH_SCHEME): the selector and whatever details it carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -785,7 +848,11 @@ pub const NV_INDEX_LAST: u32 = 0x01FF_FFFF;
 /// TPMI_RH_NV_INDEX.
 pub fn read_nv_index(r: &mut Reader<'_>) -> Result<u32, WireError> {
     let h = r.u32()?;
-    if (NV_INDEX_FIRST..=NV_INDEX_LAST).contains(&h) { Ok(h) } else { Err(WireError::Value) }
+    if (NV_INDEX_FIRST..=NV_INDEX_LAST).contains(&h) {
+        Ok(h)
+    } else {
+        Err(WireError::Value)
+    }
 }
 
 /// TPMS_NV_PUBLIC.
@@ -823,7 +890,13 @@ impl Unmarshal for NvPublic {
         }
         let auth_policy = Digest::unmarshal(r)?;
         let data_size = r.u16()?;
-        Ok(NvPublic { nv_index, name_alg, attributes, auth_policy, data_size })
+        Ok(NvPublic {
+            nv_index,
+            name_alg,
+            attributes,
+            auth_policy,
+            data_size,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod nv;
 pub mod pcr;
 pub mod random;
 pub mod sequence;
+pub mod session;
 pub mod start_up;
 pub mod symmetric;
 pub mod testing;
@@ -42,6 +43,14 @@ const NV_AUTH_USER: HandleSpec = HandleSpec {
 };
 const NV_INDEX: HandleSpec = HandleSpec {
     kind: HandleKind::NvIndex,
+    auth: AuthRole::None,
+};
+const OBJECT_PLUS: HandleSpec = HandleSpec {
+    kind: HandleKind::ObjectPlus,
+    auth: AuthRole::None,
+};
+const ENTITY_PLUS: HandleSpec = HandleSpec {
+    kind: HandleKind::EntityPlus,
     auth: AuthRole::None,
 };
 const OBJECT_USER: HandleSpec = HandleSpec {
@@ -79,14 +88,14 @@ pub static TABLE: &[CommandDef] = &[
         Cc::HierarchyChangeAuth,
         &[HIERARCHY_AUTH_USER],
         false,
-        attr::NV,
+        attr::NV | attr::DECRYPT,
         run::<hierarchy::hierarchy_change_auth::HierarchyChangeAuth>,
     ),
     def(
         Cc::NV_DefineSpace,
         &[PROVISION_USER],
         false,
-        attr::NV,
+        attr::NV | attr::DECRYPT,
         run::<nv::nv_define_space::NvDefineSpace>,
     ),
     def(
@@ -100,14 +109,14 @@ pub static TABLE: &[CommandDef] = &[
         Cc::NV_Write,
         &[NV_AUTH_USER, NV_INDEX],
         false,
-        attr::NV,
+        attr::NV | attr::DECRYPT,
         run::<nv::nv_write::NvWrite>,
     ),
     def(
         Cc::PCR_Event,
         &[PCR_PLUS_USER],
         false,
-        0,
+        attr::DECRYPT,
         run::<pcr::pcr_event::PcrEvent>,
     ),
     def(
@@ -121,7 +130,7 @@ pub static TABLE: &[CommandDef] = &[
         Cc::SequenceComplete,
         &[OBJECT_USER],
         false,
-        attr::FLUSHED,
+        attr::FLUSHED | attr::DECRYPT | attr::ENCRYPT,
         run::<sequence::sequence_complete::SequenceComplete>,
     ),
     def(
@@ -156,21 +165,21 @@ pub static TABLE: &[CommandDef] = &[
         Cc::StirRandom,
         &[],
         false,
-        0,
+        attr::DECRYPT,
         run::<random::stir_random::StirRandom>,
     ),
     def(
         Cc::NV_Read,
         &[NV_AUTH_USER, NV_INDEX],
         false,
-        0,
+        attr::ENCRYPT,
         run::<nv::nv_read::NvRead>,
     ),
     def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
-        0,
+        attr::DECRYPT,
         run::<sequence::sequence_update::SequenceUpdate>,
     ),
     def(
@@ -184,8 +193,15 @@ pub static TABLE: &[CommandDef] = &[
         Cc::NV_ReadPublic,
         &[NV_INDEX],
         false,
-        0,
+        attr::ENCRYPT,
         run::<nv::nv_read_public::NvReadPublic>,
+    ),
+    def(
+        Cc::StartAuthSession,
+        &[OBJECT_PLUS, ENTITY_PLUS],
+        true,
+        0,
+        run::<session::start_auth_session::StartAuthSession>,
     ),
     def(
         Cc::GetCapability,
@@ -198,17 +214,23 @@ pub static TABLE: &[CommandDef] = &[
         Cc::GetRandom,
         &[],
         false,
-        0,
+        attr::ENCRYPT,
         run::<random::get_random::GetRandom>,
     ),
     def(
         Cc::GetTestResult,
         &[],
         false,
-        0,
+        attr::ENCRYPT,
         run::<testing::get_test_result::GetTestResult>,
     ),
-    def(Cc::Hash, &[], false, 0, run::<symmetric::hash::Hash>),
+    def(
+        Cc::Hash,
+        &[],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<symmetric::hash::Hash>,
+    ),
     def(Cc::PCR_Read, &[], false, 0, run::<pcr::pcr_read::PcrRead>),
     def(
         Cc::ReadClock,
@@ -228,14 +250,14 @@ pub static TABLE: &[CommandDef] = &[
         Cc::EventSequenceComplete,
         &[PCR_PLUS_USER, OBJECT_USER],
         false,
-        attr::FLUSHED,
+        attr::FLUSHED | attr::DECRYPT,
         run::<sequence::event_sequence_complete::EventSequenceComplete>,
     ),
     def(
         Cc::HashSequenceStart,
         &[],
         true,
-        0,
+        attr::DECRYPT,
         run::<sequence::hash_sequence_start::HashSequenceStart>,
     ),
     def(

@@ -2,4 +2,6 @@
 
 pub mod drbg;
 pub mod hash;
+pub mod kdf;
 pub mod self_test;
+pub mod sym;

@@ -148,10 +148,16 @@ impl Tpm {
             (Pt::PERMANENT, permanent),
             (Pt::STARTUP_CLEAR, startup_clear),
             (Pt::HR_NV_INDEX, n(self.nv.nv_indices.len())),
-            (Pt::HR_LOADED, 0),
-            (Pt::HR_LOADED_AVAIL, n(profile::MAX_LOADED_SESSIONS)),
-            (Pt::HR_ACTIVE, 0),
-            (Pt::HR_ACTIVE_AVAIL, n(profile::MAX_ACTIVE_SESSIONS)),
+            (Pt::HR_LOADED, n(self.v.sessions.count())),
+            (
+                Pt::HR_LOADED_AVAIL,
+                n(profile::MAX_LOADED_SESSIONS - self.v.sessions.count()),
+            ),
+            (Pt::HR_ACTIVE, n(self.v.sessions.count())),
+            (
+                Pt::HR_ACTIVE_AVAIL,
+                n(profile::MAX_ACTIVE_SESSIONS - self.v.sessions.count()),
+            ),
             (Pt::HR_TRANSIENT_AVAIL, n(self.v.objects.available())),
             (Pt::HR_PERSISTENT, 0),
             (Pt::HR_PERSISTENT_AVAIL, 7),
@@ -241,10 +247,20 @@ impl Tpm {
             ],
             handle::HT_TRANSIENT => Objects::handles(&self.v.objects).collect(),
             handle::HT_NV_INDEX => self.nv.nv_indices.keys().copied().collect(),
-            // No sessions or persistent objects exist yet.
-            handle::HT_HMAC_SESSION | handle::HT_POLICY_SESSION | handle::HT_PERSISTENT => {
-                Vec::new()
+            // TPM_HT_LOADED_SESSION: every loaded session, HMAC and policy,
+            // listed by its handle and paged by its slot.
+            handle::HT_HMAC_SESSION => {
+                let mut v = self.v.sessions.handles(handle::HT_HMAC_SESSION);
+                v.extend(self.v.sessions.handles(handle::HT_POLICY_SESSION));
+                v.sort_unstable_by_key(|h| h & 0x00FF_FFFF);
+                return Ok(v
+                    .into_iter()
+                    .map(|h| ((h & 0x00FF_FFFF) | 0x0200_0000, h))
+                    .collect());
             }
+            // TPM_HT_SAVED_SESSION (sessions are not saved by this TPM yet)
+            // and persistent objects (none yet).
+            handle::HT_POLICY_SESSION | handle::HT_PERSISTENT => Vec::new(),
             _ => return Err(TpmRc::HANDLE.with_parameter(2)),
         };
         // The list stays within the requested handle type.

@@ -29,11 +29,14 @@ impl Command for FlushContext {
         flush_handle: u32,
         _out: &mut Output,
     ) -> Result<(), TpmRc> {
-        // Sessions do not exist in this TPM yet, so a session handle is never
-        // loaded.
-        match tpm.v.objects.flush(flush_handle) {
-            Some(_) => Ok(()),
-            None => Err(TpmRc::HANDLE.with_parameter(1)),
+        let flushed = match handle::handle_type(flush_handle) {
+            handle::HT_TRANSIENT => tpm.v.objects.flush(flush_handle).is_some(),
+            _ => tpm.v.sessions.flush(flush_handle).is_some(),
+        };
+        if flushed {
+            Ok(())
+        } else {
+            Err(TpmRc::HANDLE.with_parameter(1))
         }
     }
 }

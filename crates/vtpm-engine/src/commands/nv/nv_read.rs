@@ -29,7 +29,10 @@ impl Command for NvRead {
     fn action(tpm: &mut Tpm, call: &Call, input: NvReadIn, out: &mut Output) -> Result<(), TpmRc> {
         let [auth_handle, nv_index, _] = call.handles;
         let index = tpm.nv_index(nv_index).ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_read_allowed(index, NvAuthBy::from_handle(auth_handle))?;
+        Tpm::nv_read_allowed(
+            index,
+            NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
+        )?;
         if index.has(nv_attr::READLOCKED) {
             return Err(TpmRc::NV_LOCKED);
         }

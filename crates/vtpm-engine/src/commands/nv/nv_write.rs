@@ -37,7 +37,10 @@ impl Command for NvWrite {
             .nv_indices
             .get_mut(&nv_index)
             .ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_write_allowed(index, NvAuthBy::from_handle(auth_handle))?;
+        Tpm::nv_write_allowed(
+            index,
+            NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
+        )?;
         if index.has(nv_attr::WRITELOCKED) {
             return Err(TpmRc::NV_LOCKED);
         }

@@ -1,0 +1,103 @@
+//! TPM2_StartAuthSession (Part 3 §11.1).
+
+use crate::Tpm;
+use crate::crypto::hash::HashAlg;
+use crate::dispatch::{Call, Command, Output, Params};
+use crate::session::{Session, SessionKind};
+use vtpm_wire::WireError;
+use vtpm_wire::constants::{AlgId, handle};
+use vtpm_wire::rc::TpmRc;
+use vtpm_wire::types::{EncryptedSecret, Nonce, SymDef, read_hash_alg};
+
+/// TPM2_StartAuthSession.
+pub struct StartAuthSession;
+
+/// Parameters.
+pub struct StartAuthSessionIn {
+    nonce_caller: Nonce,
+    encrypted_salt: EncryptedSecret,
+    session_type: SessionKind,
+    symmetric: SymDef,
+    auth_hash: HashAlg,
+}
+
+/// Smallest nonceCaller.
+const MIN_NONCE: usize = 16;
+
+impl Command for StartAuthSession {
+    type In = StartAuthSessionIn;
+
+    fn read(p: &mut Params<'_>) -> Result<StartAuthSessionIn, TpmRc> {
+        let nonce_caller = p.read()?;
+        let encrypted_salt = p.read()?;
+        let session_type = p.with(|r| match r.u8()? {
+            0x00 => Ok(SessionKind::Hmac),
+            0x01 => Ok(SessionKind::Policy),
+            0x03 => Ok(SessionKind::Trial),
+            _ => Err(WireError::Value),
+        })?;
+        let symmetric = p.read()?;
+        let alg = p.with(|r| read_hash_alg(r, false))?;
+        let auth_hash = HashAlg::from_alg(alg).ok_or(TpmRc::HASH.with_parameter(5))?;
+        Ok(StartAuthSessionIn {
+            nonce_caller,
+            encrypted_salt,
+            session_type,
+            symmetric,
+            auth_hash,
+        })
+    }
+
+    fn action(
+        tpm: &mut Tpm,
+        call: &Call,
+        input: StartAuthSessionIn,
+        out: &mut Output,
+    ) -> Result<(), TpmRc> {
+        let [tpm_key, bind, _] = call.handles;
+        // Salting needs a loaded decryption key; no loaded object is one.
+        if tpm_key != handle::RH_NULL {
+            return Err(TpmRc::KEY.with_handle(1));
+        }
+        if !input.encrypted_salt.is_empty() {
+            return Err(TpmRc::VALUE.with_parameter(2));
+        }
+        let n = input.nonce_caller.len();
+        if n < MIN_NONCE || n > input.auth_hash.size() {
+            return Err(TpmRc::SIZE.with_parameter(1));
+        }
+        if let SymDef::Aes { mode, .. } = input.symmetric
+            && mode != AlgId::CFB
+        {
+            return Err(TpmRc::MODE.with_parameter(4));
+        }
+        let bind_auth = if bind == handle::RH_NULL {
+            None
+        } else {
+            Some(
+                tpm.entity_auth_value(bind)
+                    .ok_or(TpmRc::HANDLE.with_handle(2))?,
+            )
+        };
+        let mut nonce_tpm = vec![0u8; input.auth_hash.size()];
+        tpm.random(&mut nonce_tpm);
+        let session = Session::new(
+            input.session_type,
+            input.auth_hash,
+            bind_auth.as_ref().map(|a| (bind, a.as_slice())),
+            &[],
+            input.nonce_caller.as_bytes(),
+            nonce_tpm.clone(),
+            input.symmetric,
+        );
+        let h = tpm
+            .v
+            .sessions
+            .insert(session)
+            .ok_or(TpmRc::SESSION_MEMORY)?;
+        out.handle = Some(h);
+        out.params
+            .write(&Nonce::new(&nonce_tpm).unwrap_or_default());
+        Ok(())
+    }
+}

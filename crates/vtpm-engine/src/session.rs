@@ -1,0 +1,239 @@
+//! Authorization sessions (Part 1 §19): HMAC, policy and trial sessions,
+//! their session keys, nonces and the HMAC and parameter-encryption
+//! computations made with them.
+
+use crate::crypto::hash::HashAlg;
+use crate::crypto::kdf::kdfa;
+use crate::crypto::sym;
+use vtpm_wire::constants::handle;
+use vtpm_wire::profile::MAX_LOADED_SESSIONS;
+use vtpm_wire::types::SymDef;
+use zeroize::Zeroizing;
+
+/// TPM_SE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// TPM_SE_HMAC.
+    Hmac,
+    /// TPM_SE_POLICY.
+    Policy,
+    /// TPM_SE_TRIAL.
+    Trial,
+}
+
+/// The entity a session is bound to: its handle and a digest of the
+/// authValue it had when the session started (a bound session stops
+/// being bound to it when its authValue changes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundEntity {
+    /// The entity's handle.
+    pub handle: u32,
+    /// SHA-256 of the authValue at binding time.
+    pub auth_digest: Vec<u8>,
+}
+
+/// A loaded session.
+#[derive(Debug)]
+pub struct Session {
+    /// Its type.
+    pub kind: SessionKind,
+    /// authHash.
+    pub auth_hash: HashAlg,
+    /// sessionKey (empty for an unbound, unsalted session).
+    pub session_key: Zeroizing<Vec<u8>>,
+    /// The TPM's current nonce.
+    pub nonce_tpm: Vec<u8>,
+    /// The bind entity, if bound.
+    pub bind: Option<BoundEntity>,
+    /// Parameter-encryption algorithm.
+    pub symmetric: SymDef,
+    /// policyDigest (policy and trial sessions).
+    pub policy_digest: Vec<u8>,
+}
+
+impl Session {
+    /// Starts a session: sessionKey ≔ KDFa(authHash, bindAuth || salt,
+    /// "ATH", nonceTPM, nonceCaller, bits) unless both are empty.
+    pub fn new(
+        kind: SessionKind,
+        auth_hash: HashAlg,
+        bind: Option<(u32, &[u8])>,
+        salt: &[u8],
+        nonce_caller: &[u8],
+        nonce_tpm: Vec<u8>,
+        symmetric: SymDef,
+    ) -> Session {
+        let bind_auth = bind.map_or(&[][..], |(_, a)| a);
+        let mut key_material = Zeroizing::new(bind_auth.to_vec());
+        key_material.extend_from_slice(salt);
+        let session_key = if key_material.is_empty() {
+            Zeroizing::new(Vec::new())
+        } else {
+            let bits = u32::try_from(auth_hash.size() * 8).unwrap_or(0);
+            kdfa(
+                auth_hash,
+                &key_material,
+                b"ATH",
+                &nonce_tpm,
+                nonce_caller,
+                bits,
+            )
+        };
+        Session {
+            kind,
+            auth_hash,
+            session_key,
+            nonce_tpm,
+            bind: bind.map(|(handle, auth)| BoundEntity {
+                handle,
+                auth_digest: HashAlg::Sha256.digest(&[auth]),
+            }),
+            symmetric,
+            policy_digest: vec![0; auth_hash.size()],
+        }
+    }
+
+    /// Is this session bound to `entity` whose authValue is now `auth`?
+    pub fn is_bound_to(&self, entity: u32, auth: &[u8]) -> bool {
+        self.bind
+            .as_ref()
+            .is_some_and(|b| b.handle == entity && b.auth_digest == HashAlg::Sha256.digest(&[auth]))
+    }
+
+    /// The HMAC key: sessionKey || authValue.
+    pub fn hmac_key(&self, auth_value: &[u8]) -> Zeroizing<Vec<u8>> {
+        let mut k = Zeroizing::new(self.session_key.to_vec());
+        k.extend_from_slice(auth_value);
+        k
+    }
+
+    /// Command HMAC: HMAC(key, cpHash || nonceCaller || nonceTPM ||
+    /// nonceTPMdecrypt || nonceTPMencrypt || sessionAttributes).
+    pub fn command_hmac(
+        &self,
+        key: &[u8],
+        cp_hash: &[u8],
+        nonce_caller: &[u8],
+        extra: &[&[u8]],
+        attrs: u8,
+    ) -> Vec<u8> {
+        let mut parts: Vec<&[u8]> = vec![cp_hash, nonce_caller, &self.nonce_tpm];
+        parts.extend_from_slice(extra);
+        let a = [attrs];
+        parts.push(&a);
+        self.auth_hash.hmac(key, &parts)
+    }
+
+    /// Response HMAC: HMAC(key, rpHash || nonceTPM || nonceCaller ||
+    /// sessionAttributes), with the new nonceTPM.
+    pub fn response_hmac(
+        &self,
+        key: &[u8],
+        rp_hash: &[u8],
+        nonce_caller: &[u8],
+        attrs: u8,
+    ) -> Vec<u8> {
+        self.auth_hash
+            .hmac(key, &[rp_hash, &self.nonce_tpm, nonce_caller, &[attrs]])
+    }
+
+    /// Decrypts (command) or encrypts (response) a parameter in place.
+    /// `newer`/`older` are nonceCaller/nonceTPM for a command and
+    /// nonceTPM/nonceCaller for a response. False if the session has no
+    /// symmetric algorithm.
+    pub fn crypt(
+        &self,
+        key: &[u8],
+        newer: &[u8],
+        older: &[u8],
+        data: &mut [u8],
+        encrypt: bool,
+    ) -> bool {
+        match self.symmetric {
+            SymDef::Null => false,
+            SymDef::Aes { key_bits, .. } => {
+                let key_bytes = usize::from(key_bits / 8);
+                let bits = u32::from(key_bits) + 128;
+                let stream = kdfa(self.auth_hash, key, b"CFB", newer, older, bits);
+                let (k, iv) = stream.split_at(key_bytes.min(stream.len()));
+                sym::aes_cfb(k, iv, data, encrypt)
+            }
+            SymDef::Xor { hash } => match HashAlg::from_alg(hash) {
+                Some(h) => {
+                    sym::xor_obfuscate(h, key, newer, older, data);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+/// The loaded sessions.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    slots: [Option<Session>; MAX_LOADED_SESSIONS],
+}
+
+fn type_of(kind: SessionKind) -> u8 {
+    match kind {
+        SessionKind::Hmac => handle::HT_HMAC_SESSION,
+        SessionKind::Policy | SessionKind::Trial => handle::HT_POLICY_SESSION,
+    }
+}
+
+impl Sessions {
+    fn slot(h: u32) -> Option<usize> {
+        usize::try_from(h & 0x00FF_FFFF)
+            .ok()
+            .filter(|&i| i < MAX_LOADED_SESSIONS)
+    }
+
+    /// Loads a session; its handle, or `None` when every slot is used.
+    pub fn insert(&mut self, s: Session) -> Option<u32> {
+        let ty = type_of(s.kind);
+        let (i, slot) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, x)| x.is_none())?;
+        *slot = Some(s);
+        Some((u32::from(ty) << 24) | u32::try_from(i).ok()?)
+    }
+
+    /// The session at `h` (its handle type must match its kind).
+    pub fn get(&self, h: u32) -> Option<&Session> {
+        let s = self.slots.get(Self::slot(h)?)?.as_ref()?;
+        (type_of(s.kind) == handle::handle_type(h)).then_some(s)
+    }
+
+    /// The session at `h`, mutable.
+    pub fn get_mut(&mut self, h: u32) -> Option<&mut Session> {
+        let s = self.slots.get_mut(Self::slot(h)?)?.as_mut()?;
+        (type_of(s.kind) == handle::handle_type(h)).then_some(s)
+    }
+
+    /// Flushes the session at `h`.
+    pub fn flush(&mut self, h: u32) -> Option<Session> {
+        self.get(h)?;
+        self.slots.get_mut(Self::slot(h)?)?.take()
+    }
+
+    /// Handles of loaded sessions of handle type `ty`, ascending.
+    pub fn handles(&self, ty: u8) -> Vec<u32> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let s = s.as_ref()?;
+                (type_of(s.kind) == ty)
+                    .then(|| (u32::from(ty) << 24) | u32::try_from(i).unwrap_or(0))
+            })
+            .collect()
+    }
+
+    /// Number of loaded sessions.
+    pub fn count(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
