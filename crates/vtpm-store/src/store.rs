@@ -49,8 +49,7 @@ pub enum StoreError {
     Format {
         /// The state file.
         path: PathBuf,
-        /// Why.
-        #[source]
+        /// Why (part of the message, so not also a `source`).
         error: FormatError,
     },
     /// The operating system refused entropy for the KDF salt.

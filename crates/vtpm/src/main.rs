@@ -55,9 +55,22 @@ enum Command {
     /// swtpm's SHUTDOWN powers the TPM off but, unlike swtpm, the server
     /// keeps running; INIT powers it on again.
     ///
-    /// The TPM's NV state is kept in memory: it survives power cycles
-    /// requested by clients, not the process.
+    /// With --state the TPM's NV state lives in an encrypted state file;
+    /// without it, in memory (it survives power cycles requested by
+    /// clients, not the process).
     Serve(ServeArgs),
+
+    /// Serve a virtio TPM device to a VMM as a vhost-user backend.
+    ///
+    /// The device is virtio device id 62 with one virtqueue; VMMs attach it
+    /// as a generic vhost-user device (cloud-hypervisor
+    /// `--generic-vhost-user socket=PATH,device_type=62,queue_sizes=[2]`,
+    /// QEMU `-device vhost-user-test-device-pci,chardev=…`). Guest memory
+    /// must be shared. One VMM connection at a time; the TPM lives on
+    /// across reconnects, and a guest reboot (the VMM restarting the queue
+    /// from index 0) is a platform reset for the TPM. Runs until SIGTERM /
+    /// SIGINT.
+    VhostUser(VhostUserArgs),
 
     /// Measure command latency of a running server.
     ///
@@ -92,6 +105,68 @@ struct ServeArgs {
     /// of TCP (needs --unix-data).
     #[arg(long, value_name = "PATH", requires = "unix_data")]
     unix_ctrl: Option<PathBuf>,
+
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+/// Where the TPM keeps its state.
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// The TPM's state file (one per VM), encrypted with AES-256-XTS and
+    /// authenticated with HMAC-SHA-256 (docs/state-file.md). Created on
+    /// first use; written on every command that changes NV state, before
+    /// its response, and at shutdown. Needs --key-file or --key-fd.
+    /// Without it the state lives in memory and is lost at exit.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+
+    /// Read the 32-byte state key from this file (raw, or 64 hex digits).
+    /// The file must not be readable by group or others.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "state",
+        conflicts_with = "key_fd"
+    )]
+    key_file: Option<PathBuf>,
+
+    /// Read the state key from this inherited file descriptor, so that
+    /// orchestrators need not write keys to disk.
+    #[arg(long, value_name = "N", requires = "state")]
+    key_fd: Option<i32>,
+}
+
+impl StateArgs {
+    /// The TPM, on its state file or in memory.
+    fn tpm(&self) -> Result<Tpm> {
+        use vtpm_store::KeyProvider;
+        let Some(path) = &self.state else {
+            return Tpm::new(Box::new(MemoryPlatform::new())).context("creating the TPM");
+        };
+        let provider: Box<dyn KeyProvider> = match (&self.key_file, self.key_fd) {
+            (Some(f), None) => Box::new(vtpm_store::KeyFile::new(f.clone())),
+            (None, Some(fd)) => Box::new(vtpm_store::KeyFd::new(fd)),
+            _ => bail!("--state needs the state key: --key-file PATH or --key-fd N"),
+        };
+        let key = provider
+            .master_key()
+            .with_context(|| format!("reading the state key from {}", provider.describe()))?;
+        let platform = vtpm_store::FilePlatform::open(path, key)?;
+        Tpm::new(Box::new(platform))
+            .with_context(|| format!("loading the TPM state from {}", path.display()))
+    }
+}
+
+#[derive(Debug, Args)]
+struct VhostUserArgs {
+    /// The vhost-user Unix socket the VMM connects to (a stale file there
+    /// is replaced).
+    #[arg(long, value_name = "PATH")]
+    socket_path: PathBuf,
+
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -227,7 +302,14 @@ fn main() -> std::process::ExitCode {
         .filter_level(cli.log_level.into())
         .init();
     let result = match cli.command {
-        Command::Serve(args) => ServeConfig::try_from(args).and_then(serve),
+        Command::Serve(args) => args
+            .state
+            .tpm()
+            .and_then(|tpm| ServeConfig::try_from(args).and_then(|c| serve(c, tpm))),
+        Command::VhostUser(args) => args
+            .state
+            .tpm()
+            .and_then(|tpm| vhost_user(&args.socket_path, tpm)),
         Command::Bench(a) => {
             if a.wait_ready {
                 bench::wait_ready(
@@ -256,11 +338,10 @@ fn main() -> std::process::ExitCode {
 
 /// Runs the server until a termination signal or a client's STOP, then
 /// powers the TPM off (which commits its NV state) and returns.
-fn serve(config: ServeConfig) -> Result<()> {
+fn serve(config: ServeConfig, mut tpm: Tpm) -> Result<()> {
     // Before any thread exists, so that all inherit the blocked mask.
     let blocked = signals::block_termination_signals().context("blocking SIGTERM / SIGINT")?;
 
-    let mut tpm = Tpm::new(Box::new(MemoryPlatform::new())).context("creating the TPM")?;
     if !matches!(config, ServeConfig::Mssim { .. }) {
         // swtpm `--flags not-need-init`: ready for TPM2_Startup.
         tpm.power_on();
@@ -331,6 +412,29 @@ fn serve(config: ServeConfig) -> Result<()> {
     Ok(())
 }
 
+/// Serves the TPM as a vhost-user virtio device until SIGTERM / SIGINT,
+/// then powers it off (committing its state).
+fn vhost_user(socket_path: &std::path::Path, tpm: Tpm) -> Result<()> {
+    let blocked = signals::block_termination_signals().context("blocking SIGTERM / SIGINT")?;
+    let tpm = Arc::new(Mutex::new(tpm));
+    let exit = vtpm_vhost::ExitHandle::new().context("creating the exit event")?;
+    let signal_exit = exit.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || match signals::wait(&blocked) {
+            Ok(name) => {
+                log::info!("{name}: stopping the vhost-user backend");
+                signal_exit.request_exit();
+            }
+            Err(e) => log::error!("waiting for signals failed: {e}"),
+        })?;
+    log::info!("vhost-user: virtio TPM device on {}", socket_path.display());
+    let config = vtpm_vhost::VhostUserTpmConfig::new(socket_path);
+    let result = vtpm_vhost::serve(&config, tpm.clone(), &exit);
+    server::lock(&tpm).power_off();
+    result.map_err(|e| anyhow::anyhow!("serving vhost-user on {}: {e}", socket_path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +443,7 @@ mod tests {
         let cli = Cli::try_parse_from(args)?;
         match cli.command {
             Command::Serve(a) => ServeConfig::try_from(a),
-            Command::Bench(_) => bail!("not serve"),
+            _ => bail!("not serve"),
         }
     }
 
