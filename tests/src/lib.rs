@@ -11,6 +11,15 @@
 //! * [`Server::reset`], [`Server::power_off`], [`Server::power_on`]: platform
 //!   signals over the mssim platform port or the swtpm control channel.
 //! * [`TempDir`]: a scratch directory for the tools' input and output files.
+//! * [`ServeOptions`]: `vtpm serve` with extra arguments (`--state PATH
+//!   --key-file PATH`, `--key-fd 0` with a file on stdin); [`StateDir`]: a
+//!   state file's directory with a mode-0600 key; [`Server::terminate`]
+//!   (SIGTERM, wait) and [`Server::sigkill`] to stop a server so that a
+//!   new one can start on the same state file.
+//! * [`RawConnection`]: many raw TPM commands over one connection, with
+//!   hand-built NV commands ([`nv_define_space_command`],
+//!   [`nv_write_command`], [`nv_read_command`]) authorized by password
+//!   sessions.
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -18,7 +27,7 @@
     clippy::expect_used
 )]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -214,14 +223,20 @@ fn quote(arg: &OsStr) -> String {
 }
 
 /// Runs `cmd` with a timeout, collecting its output.
-pub fn run_command(mut cmd: Command, timeout: Duration) -> Run {
+pub fn run_command(cmd: Command, timeout: Duration) -> Run {
+    run_command_with_stdin(cmd, Stdio::null(), timeout)
+}
+
+/// Runs `cmd` with `stdin` as its standard input and a timeout,
+/// collecting its output.
+pub fn run_command_with_stdin(mut cmd: Command, stdin: Stdio, timeout: Duration) -> Run {
     let cmdline = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(quote)
         .collect::<Vec<_>>()
         .join(" ");
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -372,11 +387,98 @@ pub struct Server {
     log: PathBuf,
 }
 
-impl Server {
-    /// Starts `vtpm serve --protocol <protocol>` on two free consecutive
-    /// loopback ports and waits until both accept connections.
-    pub fn start(protocol: Protocol) -> Server {
+/// How to start `vtpm serve`: the protocol, extra arguments (e.g.
+/// `--state PATH --key-file PATH`) and what its standard input is.
+///
+/// ```no_run
+/// # use vtpm_tests::{Protocol, ServeOptions, StateDir};
+/// let state = StateDir::new("doc");
+/// let server = ServeOptions::new(Protocol::Swtpm).args(state.args()).start();
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    protocol: Protocol,
+    args: Vec<OsString>,
+    stdin: Option<PathBuf>,
+}
+
+impl ServeOptions {
+    /// `vtpm serve --protocol <protocol>` with nothing else.
+    pub fn new(protocol: Protocol) -> ServeOptions {
+        ServeOptions {
+            protocol,
+            args: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// Appends one argument after the protocol and port.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> ServeOptions {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends arguments after the protocol and port.
+    pub fn args<I, S>(mut self, args: I) -> ServeOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// The server's standard input is this file, opened read-only for each
+    /// start (for `--key-fd 0`). Default: `/dev/null`.
+    pub fn stdin_file(mut self, path: impl AsRef<Path>) -> ServeOptions {
+        self.stdin = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    fn stdin(&self) -> Stdio {
+        match &self.stdin {
+            Some(p) => Stdio::from(
+                std::fs::File::open(p)
+                    .unwrap_or_else(|e| panic!("cannot open {} for stdin: {e}", p.display())),
+            ),
+            None => Stdio::null(),
+        }
+    }
+
+    /// The `vtpm serve` command line on `port`, without redirections.
+    fn command(&self, bin: &Path, port: u16) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "serve",
+            "--protocol",
+            self.protocol.name(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(&self.args);
+        cmd
+    }
+
+    /// Runs `vtpm serve` with these options expecting it to exit by itself
+    /// (a refusal) within `timeout`; fails the test if it is still running
+    /// then (it started serving).
+    pub fn run_to_exit(&self, timeout: Duration) -> Run {
+        let bin = vtpm_bin();
+        let port = free_port_pair();
+        run_command_with_stdin(self.command(bin, port), self.stdin(), timeout)
+    }
+
+    /// Starts the server on two free consecutive loopback ports and waits
+    /// until both accept connections.
+    pub fn start(&self) -> Server {
         require_tpm2_tools();
+        let protocol = self.protocol;
         let bin = vtpm_bin();
         let dir = TempDir::new(protocol.name());
         let log = dir.join("server.log");
@@ -387,18 +489,11 @@ impl Server {
             let port = free_port_pair();
             let log_file = std::fs::File::create(&log)
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-            let mut cmd = Command::new(bin);
-            cmd.args([
-                "serve",
-                "--protocol",
-                protocol.name(),
-                "--port",
-                &port.to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("dup log file"))
-            .stderr(log_file);
+            let mut cmd = self.command(bin, port);
+            cmd.current_dir(dir.path())
+                .stdin(self.stdin())
+                .stdout(log_file.try_clone().expect("dup log file"))
+                .stderr(log_file);
             if std::env::var_os("RUST_LOG").is_none() {
                 cmd.env("RUST_LOG", "debug");
             }
@@ -429,7 +524,79 @@ impl Server {
                 }
             }
         }
-        panic!("`vtpm serve --protocol {protocol}` did not start: {last_failure}");
+        panic!(
+            "`vtpm serve --protocol {protocol} {}` did not start: {last_failure}",
+            self.args
+                .iter()
+                .map(|a| quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+}
+
+impl Server {
+    /// Starts `vtpm serve --protocol <protocol>` on two free consecutive
+    /// loopback ports and waits until both accept connections.
+    pub fn start(protocol: Protocol) -> Server {
+        ServeOptions::new(protocol).start()
+    }
+
+    /// Starts `vtpm serve --protocol <protocol> <args>` (e.g. `--state
+    /// PATH --key-file PATH`).
+    pub fn start_with<I, S>(protocol: Protocol, args: I) -> Server
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        ServeOptions::new(protocol).args(args).start()
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no final commit) and
+    /// reaps it.
+    pub fn sigkill(&mut self) {
+        self.kill();
+    }
+
+    /// Sends SIGTERM (the server powers the TPM off, commits its state and
+    /// exits) and waits up to `timeout` for it to exit; returns its exit
+    /// status. Fails the test if it does not exit in time.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let Some(mut child) = self.child.take() else {
+            panic!("[{}] terminate: the server is not running", self.protocol);
+        };
+        let pid = child.id().to_string();
+        let r = run_command(
+            {
+                let mut c = Command::new("kill");
+                c.args(["-TERM", &pid]);
+                c
+            },
+            SIGNAL_TIMEOUT,
+        );
+        assert!(r.success(), "sending SIGTERM to the server: {r}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "[{}] the server did not exit within {timeout:?} of SIGTERM\n--- server log ---\n{}",
+                        self.protocol,
+                        self.log_text()
+                    );
+                }
+                Err(e) => panic!("waiting for the server: {e}"),
+            }
+        }
     }
 
     fn kill(&mut self) {
@@ -708,6 +875,252 @@ pub fn command_with_password(cc: u32, handle: u32, params: &[u8]) -> Vec<u8> {
     body.extend_from_slice(params);
     let size = u32::try_from(body.len() + 6).unwrap();
     [&0x8002u16.to_be_bytes()[..], &size.to_be_bytes(), &body].concat()
+}
+
+/// A TPM command authorized by a password session (TPM_RS_PW) with
+/// `password` for its first handle: `tag | size | cc | handles | authSize
+/// | session | parameters`.
+pub fn command_with_password_handles(
+    cc: u32,
+    handles: &[u32],
+    password: &[u8],
+    params: &[u8],
+) -> Vec<u8> {
+    let mut auth = 0x4000_0009u32.to_be_bytes().to_vec();
+    auth.extend_from_slice(&[0, 0, 0x01]); // nonceCaller empty, continueSession
+    auth.extend_from_slice(&u16::try_from(password.len()).unwrap().to_be_bytes());
+    auth.extend_from_slice(password);
+    let mut body = Vec::new();
+    body.extend_from_slice(&cc.to_be_bytes());
+    for h in handles {
+        body.extend_from_slice(&h.to_be_bytes());
+    }
+    body.extend_from_slice(&u32::try_from(auth.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&auth);
+    body.extend_from_slice(params);
+    let size = u32::try_from(body.len() + 6).unwrap();
+    [&0x8002u16.to_be_bytes()[..], &size.to_be_bytes(), &body].concat()
+}
+
+/// TPM_RH_OWNER.
+pub const TPM_RH_OWNER: u32 = 0x4000_0001;
+/// TPM_RH_PLATFORM.
+pub const TPM_RH_PLATFORM: u32 = 0x4000_000C;
+/// TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD (an ordinary index).
+pub const TPMA_NV_OWNER_RW: u32 = 0x0002_0002;
+
+/// TPM2_Startup(TPM_SU_CLEAR).
+pub fn startup_clear_command() -> Vec<u8> {
+    vec![0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0]
+}
+
+/// TPM2_NV_DefineSpace by the owner (empty owner password) of an ordinary
+/// index with SHA-256 name, no auth value and no policy.
+pub fn nv_define_space_command(index: u32, attributes: u32, size: u16) -> Vec<u8> {
+    let mut public = Vec::new();
+    public.extend_from_slice(&index.to_be_bytes());
+    public.extend_from_slice(&0x000Bu16.to_be_bytes()); // nameAlg SHA-256
+    public.extend_from_slice(&attributes.to_be_bytes());
+    public.extend_from_slice(&[0, 0]); // authPolicy empty
+    public.extend_from_slice(&size.to_be_bytes());
+    let mut params = vec![0, 0]; // auth empty
+    params.extend_from_slice(&u16::try_from(public.len()).unwrap().to_be_bytes());
+    params.extend_from_slice(&public);
+    command_with_password_handles(0x12A, &[TPM_RH_OWNER], &[], &params)
+}
+
+/// TPM2_NV_Write of `data` at `offset`, authorized by the owner (empty
+/// owner password).
+pub fn nv_write_command(index: u32, offset: u16, data: &[u8]) -> Vec<u8> {
+    let mut params = u16::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    params.extend_from_slice(data);
+    params.extend_from_slice(&offset.to_be_bytes());
+    command_with_password_handles(0x137, &[TPM_RH_OWNER, index], &[], &params)
+}
+
+/// TPM2_NV_Read of `size` bytes at `offset`, authorized by the owner
+/// (empty owner password).
+pub fn nv_read_command(index: u32, offset: u16, size: u16) -> Vec<u8> {
+    let mut params = size.to_be_bytes().to_vec();
+    params.extend_from_slice(&offset.to_be_bytes());
+    command_with_password_handles(0x14E, &[TPM_RH_OWNER, index], &[], &params)
+}
+
+/// The data of a successful TPM2_NV_Read response (parameterSize, then
+/// the TPM2B_MAX_NV_BUFFER); fails the test on any other response.
+pub fn nv_read_response_data(resp: &[u8]) -> Vec<u8> {
+    let (tag, rc, body) = split_response(resp);
+    assert_eq!((tag, rc), (0x8002, 0), "NV_Read: {resp:02x?}");
+    let size = usize::from(u16::from_be_bytes([body[4], body[5]]));
+    body[6..6 + size].to_vec()
+}
+
+/// One connection to the command / data port that carries any number of
+/// TPM commands, returning I/O errors (e.g. when the server dies) instead
+/// of failing the test.
+#[derive(Debug)]
+pub struct RawConnection {
+    protocol: Protocol,
+    stream: TcpStream,
+}
+
+impl RawConnection {
+    /// Sends one command and reads its whole response.
+    pub fn transact(&mut self, command: &[u8]) -> io::Result<Vec<u8>> {
+        let s = &mut self.stream;
+        match self.protocol {
+            Protocol::Mssim => {
+                let size = u32::try_from(command.len()).unwrap();
+                let req = [
+                    &MSSIM_SEND_COMMAND.to_be_bytes()[..],
+                    &[0],
+                    &size.to_be_bytes(),
+                    command,
+                ]
+                .concat();
+                s.write_all(&req)?;
+                let mut len = [0u8; 4];
+                s.read_exact(&mut len)?;
+                let mut resp = vec![0u8; u32::from_be_bytes(len) as usize];
+                s.read_exact(&mut resp)?;
+                let mut trailer = [0u8; 4];
+                s.read_exact(&mut trailer)?;
+                Ok(resp)
+            }
+            Protocol::Swtpm => {
+                s.write_all(command)?;
+                let mut head = [0u8; 10];
+                s.read_exact(&mut head)?;
+                let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+                if !(10..=65536).contains(&size) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("response size {size}: {head:02x?}"),
+                    ));
+                }
+                let mut rest = vec![0u8; size - 10];
+                s.read_exact(&mut rest)?;
+                Ok([&head[..], &rest].concat())
+            }
+        }
+    }
+
+    /// Sends one command and returns its response, failing the test on an
+    /// I/O error or a response code other than success.
+    pub fn ok(&mut self, command: &[u8], what: &str) -> Vec<u8> {
+        let resp = self
+            .transact(command)
+            .unwrap_or_else(|e| panic!("[{}] {what}: {e}", self.protocol));
+        let (_, rc, _) = split_response(&resp);
+        assert_eq!(
+            rc, 0,
+            "[{}] {what}: TPM_RC {rc:#x}: {resp:02x?}",
+            self.protocol
+        );
+        resp
+    }
+}
+
+impl Server {
+    /// Opens a [`RawConnection`] to the command / data port.
+    pub fn raw_connection(&self) -> RawConnection {
+        RawConnection {
+            protocol: self.protocol,
+            stream: connect(self.addr()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State files
+// ---------------------------------------------------------------------------
+
+/// A directory holding a TPM state file (`vtpm.state`, not created here)
+/// and its key (`state.key`, 32 random bytes, mode 0600); removed on drop.
+#[derive(Debug)]
+pub struct StateDir {
+    dir: TempDir,
+}
+
+impl StateDir {
+    /// A new directory with a fresh random key.
+    pub fn new(tag: &str) -> StateDir {
+        let dir = TempDir::new(tag);
+        let mut key = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut key))
+            .expect("reading /dev/urandom");
+        let state = StateDir { dir };
+        state.write_key("state.key", &key, 0o600);
+        state
+    }
+
+    /// Writes a key file `name` in the directory with `mode`; returns its
+    /// path.
+    pub fn write_key(&self, name: &str, key: &[u8], mode: u32) -> PathBuf {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let p = self.dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", p.display()));
+        f.write_all(key)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", p.display()));
+        p
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The state file.
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("vtpm.state")
+    }
+
+    /// The key file.
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("state.key")
+    }
+
+    /// `--state <state> --key-file <key>`.
+    pub fn args(&self) -> Vec<OsString> {
+        vec![
+            "--state".into(),
+            self.state().into(),
+            "--key-file".into(),
+            self.key().into(),
+        ]
+    }
+
+    /// The state file's bytes.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let p = self.state();
+        std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+    }
+
+    /// The names in the directory other than the state file, its lock
+    /// file and key files (`*.key`): e.g. temporary files left behind.
+    pub fn stray_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path())
+            .expect("read_dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|n| n != "vtpm.state" && n != "vtpm.state.lock" && !n.ends_with(".key"))
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 /// Splits a response into (tag, response code, body after the header),

@@ -31,6 +31,8 @@ pub enum HandleKind {
     Platform,
     /// TPMI_DH_OBJECT: a loaded transient object (sequences included).
     Object,
+    /// TPMI_DH_CONTEXT: a loaded transient object or session.
+    Context,
     /// TPMI_DH_OBJECT+: an object or TPM_RH_NULL.
     ObjectPlus,
     /// TPMI_DH_ENTITY+: any entity with an authValue, or TPM_RH_NULL.

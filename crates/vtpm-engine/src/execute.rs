@@ -238,6 +238,23 @@ impl Tpm {
                 _ if handle::handle_type(h) == handle::HT_NV_INDEX => self.check_nv_handle(h),
                 _ => Err(TpmRc::VALUE),
             },
+            HandleKind::Context => match handle::handle_type(h) {
+                handle::HT_TRANSIENT => self.check_handle(
+                    &HandleSpec {
+                        kind: HandleKind::Object,
+                        auth: spec.auth,
+                    },
+                    h,
+                ),
+                handle::HT_HMAC_SESSION | handle::HT_POLICY_SESSION => {
+                    if self.v.sessions.get(h).is_some() {
+                        Ok(())
+                    } else {
+                        Err(TpmRc::REFERENCE_H0)
+                    }
+                }
+                _ => Err(TpmRc::VALUE),
+            },
             HandleKind::ObjectPlus => {
                 if h == handle::RH_NULL {
                     Ok(())

@@ -67,6 +67,8 @@ pub(crate) struct Volatile {
     pub null_proof: [u8; PROOF_SIZE],
     pub objects: Objects,
     pub sessions: session::Sessions,
+    /// Sequence number of the next saved context.
+    pub context_counter: u64,
     /// PCR_Allocate ran this cycle: Shutdown(STATE) is refused.
     pub pcr_reconfig: bool,
     /// An H-CRTM sequence ran before Startup.
@@ -96,6 +98,7 @@ impl Volatile {
             null_proof: [0; PROOF_SIZE],
             objects: Objects::default(),
             sessions: session::Sessions::default(),
+            context_counter: 0,
             pcr_reconfig: false,
             drtm_pre_startup: false,
             drtm_handle: None,

@@ -7,7 +7,7 @@ use vtpm_wire::profile::MAX_LOADED_OBJECTS;
 use zeroize::Zeroizing;
 
 /// A sequence object (Part 1 "Hash, HMAC, and Event Sequences").
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Object {
     /// TPM2_HashSequenceStart with a hash algorithm.

@@ -6,7 +6,8 @@ use crate::crypto::hash::HashAlg;
 use crate::crypto::kdf::kdfa;
 use crate::crypto::sym;
 use vtpm_wire::constants::handle;
-use vtpm_wire::profile::MAX_LOADED_SESSIONS;
+use vtpm_wire::profile::{MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS};
+use vtpm_wire::rc::TpmRc;
 use vtpm_wire::types::SymDef;
 use zeroize::Zeroizing;
 
@@ -169,10 +170,28 @@ impl Session {
     }
 }
 
-/// The loaded sessions.
-#[derive(Debug, Default)]
+/// One active session: loaded, or saved by TPM2_ContextSave (then only
+/// the context blob with `saved`'s sequence number can load it again).
+#[derive(Debug)]
+struct Entry {
+    session: Session,
+    saved: Option<u64>,
+}
+
+/// The active sessions (loaded and saved), at most MAX_ACTIVE_SESSIONS, of
+/// which at most MAX_LOADED_SESSIONS loaded. A session keeps its handle
+/// while saved.
+#[derive(Debug)]
 pub struct Sessions {
-    slots: [Option<Session>; MAX_LOADED_SESSIONS],
+    entries: Vec<Option<Entry>>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            entries: (0..MAX_ACTIVE_SESSIONS).map(|_| None).collect(),
+        }
+    }
 }
 
 fn type_of(kind: SessionKind) -> u8 {
@@ -186,47 +205,111 @@ impl Sessions {
     fn slot(h: u32) -> Option<usize> {
         usize::try_from(h & 0x00FF_FFFF)
             .ok()
-            .filter(|&i| i < MAX_LOADED_SESSIONS)
+            .filter(|&i| i < MAX_ACTIVE_SESSIONS)
     }
 
-    /// Loads a session; its handle, or `None` when every slot is used.
-    pub fn insert(&mut self, s: Session) -> Option<u32> {
+    fn entry(&self, h: u32) -> Option<&Entry> {
+        let e = self.entries.get(Self::slot(h)?)?.as_ref()?;
+        (type_of(e.session.kind) == handle::handle_type(h)).then_some(e)
+    }
+
+    fn entry_mut(&mut self, h: u32) -> Option<&mut Entry> {
+        let e = self.entries.get_mut(Self::slot(h)?)?.as_mut()?;
+        (type_of(e.session.kind) == handle::handle_type(h)).then_some(e)
+    }
+
+    /// Starts tracking a new loaded session; its handle, or
+    /// TPM_RC_SESSION_MEMORY (no loaded slot) / TPM_RC_SESSION_HANDLES (no
+    /// active slot).
+    pub fn insert(&mut self, s: Session) -> Result<u32, TpmRc> {
+        if self.count() >= MAX_LOADED_SESSIONS {
+            return Err(TpmRc::SESSION_MEMORY);
+        }
         let ty = type_of(s.kind);
         let (i, slot) = self
-            .slots
+            .entries
             .iter_mut()
             .enumerate()
-            .find(|(_, x)| x.is_none())?;
-        *slot = Some(s);
-        Some((u32::from(ty) << 24) | u32::try_from(i).ok()?)
+            .find(|(_, x)| x.is_none())
+            .ok_or(TpmRc::SESSION_HANDLES)?;
+        *slot = Some(Entry {
+            session: s,
+            saved: None,
+        });
+        Ok((u32::from(ty) << 24) | u32::try_from(i).map_err(|_| TpmRc::SESSION_HANDLES)?)
     }
 
-    /// The session at `h` (its handle type must match its kind).
+    /// The loaded session at `h`.
     pub fn get(&self, h: u32) -> Option<&Session> {
-        let s = self.slots.get(Self::slot(h)?)?.as_ref()?;
-        (type_of(s.kind) == handle::handle_type(h)).then_some(s)
+        self.entry(h)
+            .filter(|e| e.saved.is_none())
+            .map(|e| &e.session)
     }
 
-    /// The session at `h`, mutable.
+    /// The loaded session at `h`, mutable.
     pub fn get_mut(&mut self, h: u32) -> Option<&mut Session> {
-        let s = self.slots.get_mut(Self::slot(h)?)?.as_mut()?;
-        (type_of(s.kind) == handle::handle_type(h)).then_some(s)
+        self.entry_mut(h)
+            .filter(|e| e.saved.is_none())
+            .map(|e| &mut e.session)
     }
 
-    /// Flushes the session at `h`.
+    /// Ends the session at `h`, loaded or saved.
     pub fn flush(&mut self, h: u32) -> Option<Session> {
-        self.get(h)?;
-        self.slots.get_mut(Self::slot(h)?)?.take()
+        self.entry(h)?;
+        self.entries
+            .get_mut(Self::slot(h)?)?
+            .take()
+            .map(|e| e.session)
+    }
+
+    /// TPM2_ContextSave of a loaded session: it is saved under `sequence`.
+    pub fn save(&mut self, h: u32, sequence: u64) -> bool {
+        match self.entry_mut(h) {
+            Some(e) if e.saved.is_none() => {
+                e.saved = Some(sequence);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// TPM2_ContextLoad of a saved session: only the context saved last,
+    /// once.
+    pub fn load(&mut self, h: u32, sequence: u64) -> Result<(), TpmRc> {
+        let loaded = self.count();
+        let e = self.entry_mut(h).ok_or(TpmRc::HANDLE)?;
+        if e.saved != Some(sequence) {
+            return Err(TpmRc::HANDLE);
+        }
+        if loaded >= MAX_LOADED_SESSIONS {
+            return Err(TpmRc::SESSION_MEMORY);
+        }
+        e.saved = None;
+        Ok(())
+    }
+
+    /// Sequence number of the oldest saved session.
+    pub fn oldest_saved(&self) -> Option<u64> {
+        self.entries.iter().flatten().filter_map(|e| e.saved).min()
     }
 
     /// Handles of loaded sessions of handle type `ty`, ascending.
     pub fn handles(&self, ty: u8) -> Vec<u32> {
-        self.slots
+        self.list(ty, false)
+    }
+
+    /// Handles of saved sessions of handle type `ty`, ascending.
+    pub fn saved_handles(&self, ty: u8) -> Vec<u32> {
+        self.list(ty, true)
+    }
+
+    fn list(&self, ty: u8, saved: bool) -> Vec<u32> {
+        self.entries
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| {
-                let s = s.as_ref()?;
-                (type_of(s.kind) == ty)
+            .filter_map(|(i, e)| {
+                let e = e.as_ref()?;
+                (type_of(e.session.kind) == ty && e.saved.is_some() == saved)
                     .then(|| (u32::from(ty) << 24) | u32::try_from(i).unwrap_or(0))
             })
             .collect()
@@ -234,6 +317,15 @@ impl Sessions {
 
     /// Number of loaded sessions.
     pub fn count(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.entries
+            .iter()
+            .flatten()
+            .filter(|e| e.saved.is_none())
+            .count()
+    }
+
+    /// Number of active (loaded or saved) sessions.
+    pub fn active(&self) -> usize {
+        self.entries.iter().flatten().count()
     }
 }

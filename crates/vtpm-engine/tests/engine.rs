@@ -1091,3 +1091,170 @@ fn hierarchy_change_auth_persists() {
     );
     assert_eq!(rc(&t.execute(0, &c)), 0);
 }
+
+mod ctx_cc {
+    pub const CONTEXT_LOAD: u32 = 0x161;
+    pub const CONTEXT_SAVE: u32 = 0x162;
+    pub const START_AUTH_SESSION: u32 = 0x176;
+}
+
+fn start_hmac_session(t: &mut Tpm) -> u32 {
+    let mut p = 16u16.to_be_bytes().to_vec();
+    p.extend([7u8; 16]);
+    p.extend(0u16.to_be_bytes()); // encryptedSalt
+    p.push(0x00); // TPM_SE_HMAC
+    p.extend(0x0010u16.to_be_bytes()); // symmetric NULL
+    p.extend(0x000Bu16.to_be_bytes()); // SHA-256
+    let r = t.execute(
+        0,
+        &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p),
+    );
+    assert_eq!(rc(&r), 0);
+    assert_eq!(&r[14..16], &[0, 32], "nonceTPM has the digest size");
+    u32::from_be_bytes(r[10..14].try_into().unwrap())
+}
+
+#[test]
+fn context_save_and_load_of_sequences_and_sessions() {
+    let mut t = started();
+    // A hash sequence survives save → flush → load with its state.
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
+    let mut upd = 2u16.to_be_bytes().to_vec();
+    upd.extend(b"ab");
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b""]), &upd))),
+        0
+    );
+    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[h], None, &[]));
+    let context = params(&r, 0).to_vec();
+    assert_eq!(
+        &context[8..12],
+        &0x8000_0001u32.to_be_bytes(),
+        "savedHandle of a sequence"
+    );
+    assert_eq!(&context[12..16], &RH_NULL.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes()))),
+        0
+    );
+    let r = t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &context));
+    assert_eq!(rc(&r), 0);
+    let h2 = u32::from_be_bytes(r[10..14].try_into().unwrap());
+    let mut fin = 1u16.to_be_bytes().to_vec();
+    fin.extend(b"c");
+    fin.extend(RH_NULL.to_be_bytes());
+    let r = t.execute(
+        0,
+        &command(cc::SEQUENCE_COMPLETE, &[h2], Some(&[b""]), &fin),
+    );
+    assert_eq!(
+        hex(&params(&r, 0)[2..34]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // A modified blob is refused: TPM_RC_INTEGRITY + P1.
+    let mut bad = context.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &bad))),
+        0x1DF
+    );
+    let mut bad = context.clone();
+    bad[7] ^= 1; // another sequence number
+    assert_eq!(
+        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &bad))),
+        0x1DF
+    );
+
+    // A session: saved, it is not loaded; loaded again, it keeps its handle;
+    // the same context cannot be loaded twice.
+    let s = start_hmac_session(&mut t);
+    assert_eq!(s >> 24, 0x02);
+    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[s], None, &[]));
+    let sctx = params(&r, 0).to_vec();
+    assert_eq!(&sctx[8..12], &s.to_be_bytes());
+    let (_, data) = get_cap(&mut t, 1, 0x0300_0000, 10);
+    assert_eq!(
+        data,
+        [&[0, 0, 0, 1][..], &s.to_be_bytes()].concat(),
+        "listed as saved"
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[s], None, &[]))),
+        0x910
+    );
+    let r = t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &sctx));
+    assert_eq!(rc(&r), 0);
+    assert_eq!(&r[10..14], &s.to_be_bytes());
+    assert_eq!(
+        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &sctx))),
+        0x1CB
+    );
+    let (_, data) = get_cap(&mut t, 1, 0x0200_0000, 10);
+    assert_eq!(
+        data,
+        [&[0, 0, 0, 1][..], &s.to_be_bytes()].concat(),
+        "listed as loaded"
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &s.to_be_bytes()))),
+        0
+    );
+    // Contexts die with a TPM Reset.
+    t.tpm_init();
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &context))),
+        0x1DF
+    );
+}
+
+#[test]
+fn loaded_session_limit() {
+    let mut t = started();
+    let handles: Vec<u32> = (0..3).map(|_| start_hmac_session(&mut t)).collect();
+    let mut p = 16u16.to_be_bytes().to_vec();
+    p.extend([7u8; 16]);
+    p.extend([0, 0, 0x00, 0x00, 0x10, 0x00, 0x0B]);
+    let r = t.execute(
+        0,
+        &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p),
+    );
+    assert_eq!(rc(&r), 0x903, "TPM_RC_SESSION_MEMORY");
+    // Saving one frees a loaded slot.
+    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[handles[0]], None, &[]));
+    assert_eq!(rc(&r), 0);
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p)
+        )),
+        0
+    );
+    // nonceCaller shorter than 16 octets: TPM_RC_SIZE + P1.
+    let mut short = 8u16.to_be_bytes().to_vec();
+    short.extend([7u8; 8]);
+    short.extend([0, 0, 0x00, 0x00, 0x10, 0x00, 0x0B]);
+    t.execute(
+        0,
+        &command(cc::FLUSH_CONTEXT, &[], None, &handles[1].to_be_bytes()),
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                ctx_cc::START_AUTH_SESSION,
+                &[RH_NULL, RH_NULL],
+                None,
+                &short
+            )
+        )),
+        0x1D5
+    );
+}

@@ -554,6 +554,59 @@ impl Marshal for SymDef {
 /// TPM2B_ENCRYPTED_SECRET (room for an RSA-4096 encrypted seed).
 pub type EncryptedSecret = Tpm2b<512>;
 
+/// MAX_CONTEXT_SIZE: capacity of TPM2B_CONTEXT_DATA.
+pub const MAX_CONTEXT_SIZE: usize = 2048;
+/// TPM2B_CONTEXT_DATA.
+pub type ContextData = Tpm2b<MAX_CONTEXT_SIZE>;
+
+/// TPMS_CONTEXT: a saved object or session context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// sequence.
+    pub sequence: u64,
+    /// savedHandle (TPMI_DH_SAVED).
+    pub saved_handle: u32,
+    /// hierarchy (TPMI_RH_HIERARCHY+).
+    pub hierarchy: u32,
+    /// contextBlob.
+    pub blob: ContextData,
+}
+
+/// TPMI_DH_SAVED: a session handle or one of the three saved-object
+/// handles (0x80000000 object, 0x80000001 sequence, 0x80000002 stClear).
+pub fn is_saved_handle(h: u32) -> bool {
+    use crate::constants::handle::{HT_HMAC_SESSION, HT_POLICY_SESSION, handle_type};
+    matches!(handle_type(h), HT_HMAC_SESSION | HT_POLICY_SESSION)
+        || (0x8000_0000..=0x8000_0002).contains(&h)
+}
+
+impl Marshal for Context {
+    fn marshal(&self, w: &mut Writer) {
+        w.u64(self.sequence);
+        w.u32(self.saved_handle);
+        w.u32(self.hierarchy);
+        w.write(&self.blob);
+    }
+}
+
+impl Unmarshal for Context {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let sequence = r.u64()?;
+        let saved_handle = r.u32()?;
+        if !is_saved_handle(saved_handle) {
+            return Err(WireError::Value);
+        }
+        let hierarchy = read_hierarchy(r, true)?;
+        let blob = ContextData::unmarshal(r)?;
+        Ok(Context {
+            sequence,
+            saved_handle,
+            hierarchy,
+            blob,
+        })
+    }
+}
+
 /// A scheme (TPMT_RSA_SCHEME, TPMT_ECC_SCHEME, TPMT_KDF_SCHEME,
 /// TPMT_KEYEDHASH_SCHEME): the selector and whatever details it carries.
 #[derive(Clone, Debug, PartialEq, Eq)]

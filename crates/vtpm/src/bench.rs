@@ -1,6 +1,7 @@
 //! `vtpm bench`: command latency of any server speaking the swtpm or the
 //! mssim protocol, measured from the client's side with hand-built TPM
-//! commands (no TSS in the path).
+//! commands (no TSS in the path), including a durable NV write
+//! (TPM2_NV_Write of 64 bytes to an index it defines).
 
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{Read, Write};
@@ -236,20 +237,77 @@ fn get_random(n: u16) -> Vec<u8> {
     command(ST_NO_SESSIONS, 0x17B, &n.to_be_bytes())
 }
 
-/// TPM2_PCR_Extend of PCR 16 with one SHA-256 digest, authorized by the
-/// empty password (TPM_RS_PW).
-fn pcr_extend_16() -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&16u32.to_be_bytes()); // pcrHandle
+/// The authorization area of one password session (TPM_RS_PW) with the
+/// empty password, size field first.
+fn empty_password_session(body: &mut Vec<u8>) {
     body.extend_from_slice(&9u32.to_be_bytes()); // authorizationSize
     body.extend_from_slice(&0x4000_0009u32.to_be_bytes()); // TPM_RS_PW
     body.extend_from_slice(&[0, 0]); // nonceCaller
     body.push(0x01); // continueSession
     body.extend_from_slice(&[0, 0]); // hmac (empty password)
+}
+
+/// TPM2_PCR_Extend of PCR 16 with one SHA-256 digest, authorized by the
+/// empty password (TPM_RS_PW).
+fn pcr_extend_16() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&16u32.to_be_bytes()); // pcrHandle
+    empty_password_session(&mut body);
     body.extend_from_slice(&1u32.to_be_bytes()); // TPML_DIGEST_VALUES.count
     body.extend_from_slice(&ALG_SHA256);
     body.extend_from_slice(&[0xA5; 32]);
     command(ST_SESSIONS, 0x182, &body)
+}
+
+/// TPM_RH_OWNER.
+const RH_OWNER: u32 = 0x4000_0001;
+/// TPM_RC_NV_DEFINED: NV_DefineSpace of an index that exists.
+const RC_NV_DEFINED: u32 = 0x14C;
+/// The index the NV_Write benchmark writes (ordinary, owner read/write).
+const BENCH_NV_INDEX: u32 = 0x0150_0F00;
+/// Its size, and the size of each measured write.
+const BENCH_NV_SIZE: u16 = 64;
+/// TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD.
+const NV_OWNER_READ_WRITE: u32 = 0x0002_0002;
+
+/// TPM2_NV_DefineSpace by the owner (empty owner password) of an ordinary
+/// index with a SHA-256 name, no authValue and no policy.
+fn nv_define_space(index: u32, attributes: u32, size: u16) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&RH_OWNER.to_be_bytes()); // authHandle
+    empty_password_session(&mut body);
+    body.extend_from_slice(&[0, 0]); // auth: empty
+    body.extend_from_slice(&14u16.to_be_bytes()); // TPM2B_NV_PUBLIC.size
+    body.extend_from_slice(&index.to_be_bytes()); // nvIndex
+    body.extend_from_slice(&ALG_SHA256); // nameAlg
+    body.extend_from_slice(&attributes.to_be_bytes());
+    body.extend_from_slice(&[0, 0]); // authPolicy: empty
+    body.extend_from_slice(&size.to_be_bytes()); // dataSize
+    command(ST_SESSIONS, 0x12A, &body)
+}
+
+/// TPM2_NV_Write of `data` at `offset`, authorized by the owner (empty
+/// owner password).
+fn nv_write(index: u32, data: &[u8], offset: u16) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&RH_OWNER.to_be_bytes()); // authHandle
+    body.extend_from_slice(&index.to_be_bytes()); // nvIndex
+    empty_password_session(&mut body);
+    body.extend_from_slice(&u16::try_from(data.len()).unwrap_or(u16::MAX).to_be_bytes());
+    body.extend_from_slice(data);
+    body.extend_from_slice(&offset.to_be_bytes());
+    command(ST_SESSIONS, 0x137, &body)
+}
+
+/// The NV_Write the benchmark measures at iteration `i`: all 64 bytes of
+/// the index, different on every iteration (so no server can skip the
+/// write as unchanged).
+fn nv_write_64(i: usize) -> Vec<u8> {
+    let mut data = [0x3Cu8; BENCH_NV_SIZE as usize];
+    if let Some(head) = data.get_mut(..8) {
+        head.copy_from_slice(&(i as u64).to_be_bytes());
+    }
+    nv_write(BENCH_NV_INDEX, &data, 0)
 }
 
 /// TPM2_PCR_Read of SHA-256 PCR 16.
@@ -335,11 +393,29 @@ pub fn run(config: &BenchConfig) -> Result<()> {
         other => bail!("TPM2_Startup(CLEAR) answered TPM_RC {other:#x}"),
     }
 
-    let commands: [(&str, Vec<u8>); 4] = [
-        ("GetRandom(32)", get_random(32)),
-        ("PCR_Extend(16, sha256, pw session)", pcr_extend_16()),
-        ("PCR_Read(sha256:16)", pcr_read_16()),
-        ("Hash(1 KiB, sha256)", hash_1k()),
+    // The NV_Write benchmark's index; one left by an earlier run is fine.
+    let rsp = t
+        .transact(&nv_define_space(
+            BENCH_NV_INDEX,
+            NV_OWNER_READ_WRITE,
+            BENCH_NV_SIZE,
+        ))
+        .context("TPM2_NV_DefineSpace")?;
+    match rc(&rsp) {
+        0 | RC_NV_DEFINED => {}
+        other => bail!(
+            "TPM2_NV_DefineSpace({BENCH_NV_INDEX:#x}, {BENCH_NV_SIZE} bytes) answered TPM_RC {other:#x}"
+        ),
+    }
+
+    type Make = Box<dyn Fn(usize) -> Vec<u8>>;
+    let same = |c: Vec<u8>| -> Make { Box::new(move |_| c.clone()) };
+    let commands: [(&str, Make); 5] = [
+        ("GetRandom(32)", same(get_random(32))),
+        ("PCR_Extend(16, sha256, pw session)", same(pcr_extend_16())),
+        ("PCR_Read(sha256:16)", same(pcr_read_16())),
+        ("Hash(1 KiB, sha256)", same(hash_1k())),
+        ("NV_Write(64 B, owner pw session)", Box::new(nv_write_64)),
     ];
 
     let connections = match (config.tcti.kind, config.reconnect) {
@@ -352,11 +428,12 @@ pub fn run(config: &BenchConfig) -> Result<()> {
     );
     println!("| command | p50 | p90 | p99 | mean |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, cmd) in &commands {
+    for (name, make) in &commands {
         let mut samples = Vec::with_capacity(config.iterations);
         for i in 0..config.warmup + config.iterations {
+            let cmd = make(i);
             let start = Instant::now();
-            let rsp = t.transact(cmd).with_context(|| name.to_string())?;
+            let rsp = t.transact(&cmd).with_context(|| name.to_string())?;
             let elapsed = start.elapsed();
             let code = rc(&rsp);
             ensure!(code == 0, "{name} answered TPM_RC {code:#x}");
@@ -466,12 +543,21 @@ mod tests {
             pcr_extend_16(),
             pcr_read_16(),
             hash_1k(),
+            nv_define_space(BENCH_NV_INDEX, NV_OWNER_READ_WRITE, BENCH_NV_SIZE),
+            nv_write_64(7),
         ] {
             assert_eq!(be_u32(&c, 2) as usize, c.len());
         }
         assert_eq!(pcr_extend_16().len(), 65);
         assert_eq!(pcr_read_16().len(), 20);
         assert_eq!(hash_1k().len(), 1042);
+        // header 10, authHandle 4, auth area 4 + 9, auth 2, public 2 + 14.
+        assert_eq!(nv_define_space(1, 2, 3).len(), 45);
+        // header 10, 2 handles 8, auth area 4 + 9, data 2 + 64, offset 2.
+        let w = nv_write_64(0x0102);
+        assert_eq!(w.len(), 99);
+        assert_ne!(w, nv_write_64(0x0103));
+        assert_eq!(w.get(33..41), Some(&[0, 0, 0, 0, 0, 0, 1, 2][..]));
     }
 
     #[test]

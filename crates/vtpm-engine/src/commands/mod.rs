@@ -45,6 +45,10 @@ const NV_INDEX: HandleSpec = HandleSpec {
     kind: HandleKind::NvIndex,
     auth: AuthRole::None,
 };
+const CONTEXT: HandleSpec = HandleSpec {
+    kind: HandleKind::Context,
+    auth: AuthRole::None,
+};
 const OBJECT_PLUS: HandleSpec = HandleSpec {
     kind: HandleKind::ObjectPlus,
     auth: AuthRole::None,
@@ -181,6 +185,20 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT,
         run::<sequence::sequence_update::SequenceUpdate>,
+    ),
+    def(
+        Cc::ContextLoad,
+        &[],
+        true,
+        attr::NO_SESSIONS,
+        run::<context::context_load::ContextLoad>,
+    ),
+    def(
+        Cc::ContextSave,
+        &[CONTEXT],
+        false,
+        attr::NO_SESSIONS,
+        run::<context::context_save::ContextSave>,
     ),
     def(
         Cc::FlushContext,

@@ -145,6 +145,45 @@ impl Hasher {
     }
 }
 
+impl Hasher {
+    /// The algorithm of this state.
+    pub fn alg(&self) -> HashAlg {
+        match self {
+            Hasher::Sha1(_) => HashAlg::Sha1,
+            Hasher::Sha256(_) => HashAlg::Sha256,
+            Hasher::Sha384(_) => HashAlg::Sha384,
+            Hasher::Sha512(_) => HashAlg::Sha512,
+        }
+    }
+
+    /// The internal state (chaining value, block count and buffered
+    /// input), for saving a sequence object's context.
+    pub fn serialize(&self) -> Vec<u8> {
+        use sha2::digest::common::hazmat::SerializableState;
+        match self {
+            Hasher::Sha1(h) => h.serialize().to_vec(),
+            Hasher::Sha256(h) => h.serialize().to_vec(),
+            Hasher::Sha384(h) => h.serialize().to_vec(),
+            Hasher::Sha512(h) => h.serialize().to_vec(),
+        }
+    }
+
+    /// A state saved by [`Hasher::serialize`]; `None` if it is not one.
+    pub fn deserialize(alg: HashAlg, state: &[u8]) -> Option<Hasher> {
+        use sha2::digest::common::hazmat::SerializableState;
+        fn de<H: SerializableState>(state: &[u8]) -> Option<H> {
+            let arr = state.try_into().ok()?;
+            H::deserialize(arr).ok()
+        }
+        Some(match alg {
+            HashAlg::Sha1 => Hasher::Sha1(de(state)?),
+            HashAlg::Sha256 => Hasher::Sha256(de(state)?),
+            HashAlg::Sha384 => Hasher::Sha384(de(state)?),
+            HashAlg::Sha512 => Hasher::Sha512(de(state)?),
+        })
+    }
+}
+
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Hasher")

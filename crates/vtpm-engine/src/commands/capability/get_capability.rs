@@ -153,7 +153,7 @@ impl Tpm {
                 Pt::HR_LOADED_AVAIL,
                 n(profile::MAX_LOADED_SESSIONS - self.v.sessions.count()),
             ),
-            (Pt::HR_ACTIVE, n(self.v.sessions.count())),
+            (Pt::HR_ACTIVE, n(self.v.sessions.active())),
             (
                 Pt::HR_ACTIVE_AVAIL,
                 n(profile::MAX_ACTIVE_SESSIONS - self.v.sessions.count()),
@@ -258,9 +258,18 @@ impl Tpm {
                     .map(|h| ((h & 0x00FF_FFFF) | 0x0200_0000, h))
                     .collect());
             }
-            // TPM_HT_SAVED_SESSION (sessions are not saved by this TPM yet)
-            // and persistent objects (none yet).
-            handle::HT_POLICY_SESSION | handle::HT_PERSISTENT => Vec::new(),
+            // TPM_HT_SAVED_SESSION: sessions saved by TPM2_ContextSave.
+            handle::HT_POLICY_SESSION => {
+                let mut v = self.v.sessions.saved_handles(handle::HT_HMAC_SESSION);
+                v.extend(self.v.sessions.saved_handles(handle::HT_POLICY_SESSION));
+                v.sort_unstable_by_key(|h| h & 0x00FF_FFFF);
+                return Ok(v
+                    .into_iter()
+                    .map(|h| ((h & 0x00FF_FFFF) | 0x0300_0000, h))
+                    .collect());
+            }
+            // No persistent objects yet.
+            handle::HT_PERSISTENT => Vec::new(),
             _ => return Err(TpmRc::HANDLE.with_parameter(2)),
         };
         // The list stays within the requested handle type.

@@ -90,11 +90,7 @@ impl Command for StartAuthSession {
             nonce_tpm.clone(),
             input.symmetric,
         );
-        let h = tpm
-            .v
-            .sessions
-            .insert(session)
-            .ok_or(TpmRc::SESSION_MEMORY)?;
+        let h = tpm.v.sessions.insert(session)?;
         out.handle = Some(h);
         out.params
             .write(&Nonce::new(&nonce_tpm).unwrap_or_default());
