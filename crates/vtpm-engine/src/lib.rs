@@ -29,6 +29,7 @@ pub mod platform;
 pub mod session;
 pub mod state;
 mod tickets;
+mod volatile;
 
 use crate::crypto::drbg::HmacDrbg;
 use crate::objects::Objects;
@@ -316,6 +317,11 @@ impl Tpm {
                 self.failure = Some(format!("self test of {alg:?} failed"));
             }
         }
+    }
+
+    /// Sets TPMS_TIME_INFO.time (restoring a volatile state).
+    pub(crate) fn set_time_ms(&mut self, time: u64) {
+        self.init_ms = self.platform.now_ms().saturating_sub(time);
     }
 
     /// Milliseconds since the last `_TPM_Init` (TPMS_TIME_INFO.time).

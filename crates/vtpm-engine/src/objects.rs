@@ -2,8 +2,11 @@
 //! objects; keys join them with the object commands.
 
 use crate::crypto::hash::{HashAlg, Hasher};
+use vtpm_wire::Unmarshal;
+use vtpm_wire::codec::{Reader, Writer};
 use vtpm_wire::constants::handle::TRANSIENT_FIRST;
 use vtpm_wire::profile::MAX_LOADED_OBJECTS;
+use vtpm_wire::types::Auth;
 use zeroize::Zeroizing;
 
 /// A sequence object (Part 1 "Hash, HMAC, and Event Sequences").
@@ -39,6 +42,78 @@ impl Object {
     pub fn auth(&self) -> &[u8] {
         match self {
             Object::HashSequence { auth, .. } | Object::EventSequence { auth, .. } => auth,
+        }
+    }
+}
+
+/// Kind octets of a serialized object.
+const KIND_HASH_SEQUENCE: u8 = 1;
+const KIND_EVENT_SEQUENCE: u8 = 2;
+
+impl Object {
+    /// Serializes the object (for saved contexts and the volatile state).
+    pub fn write(&self, w: &mut Writer) {
+        match self {
+            Object::HashSequence {
+                hasher,
+                alg,
+                auth,
+                first_block,
+                ticket_safe,
+            } => {
+                w.u8(KIND_HASH_SEQUENCE);
+                w.sized_u16(|w| w.bytes(auth));
+                w.write(&alg.alg());
+                w.u8(u8::from(*first_block));
+                w.u8(u8::from(*ticket_safe));
+                w.sized_u16(|w| w.bytes(&hasher.serialize()));
+            }
+            Object::EventSequence { hashers, auth } => {
+                w.u8(KIND_EVENT_SEQUENCE);
+                w.sized_u16(|w| w.bytes(auth));
+                for h in hashers {
+                    w.sized_u16(|w| w.bytes(&h.serialize()));
+                }
+            }
+        }
+    }
+
+    /// Reads an object written by [`Object::write`].
+    pub fn read(r: &mut Reader<'_>) -> Option<Object> {
+        let flag = |r: &mut Reader<'_>| match r.u8() {
+            Ok(0) => Some(false),
+            Ok(1) => Some(true),
+            _ => None,
+        };
+        match r.u8().ok()? {
+            KIND_HASH_SEQUENCE => {
+                let auth = Auth::unmarshal(r).ok()?;
+                let alg = HashAlg::from_alg(vtpm_wire::constants::AlgId(r.u16().ok()?))?;
+                let first_block = flag(r)?;
+                let ticket_safe = flag(r)?;
+                let n = usize::from(r.u16().ok()?);
+                let hasher = Hasher::deserialize(alg, r.take(n).ok()?)?;
+                Some(Object::HashSequence {
+                    hasher,
+                    alg,
+                    auth: Zeroizing::new(auth.as_bytes().to_vec()),
+                    first_block,
+                    ticket_safe,
+                })
+            }
+            KIND_EVENT_SEQUENCE => {
+                let auth = Auth::unmarshal(r).ok()?;
+                let mut hashers = Vec::with_capacity(HashAlg::ALL.len());
+                for alg in HashAlg::ALL {
+                    let n = usize::from(r.u16().ok()?);
+                    hashers.push(Hasher::deserialize(alg, r.take(n).ok()?)?);
+                }
+                Some(Object::EventSequence {
+                    hashers,
+                    auth: Zeroizing::new(auth.as_bytes().to_vec()),
+                })
+            }
+            _ => None,
         }
     }
 }
@@ -89,6 +164,35 @@ impl Objects {
             .enumerate()
             .filter(|(_, s)| s.is_some())
             .filter_map(|(i, _)| u32::try_from(i).ok().map(|i| TRANSIENT_FIRST + i))
+    }
+
+    /// Serializes every loaded object with its slot.
+    pub fn write(&self, w: &mut Writer) {
+        let loaded: Vec<(usize, &Object)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.as_ref()?)))
+            .collect();
+        w.u8(u8::try_from(loaded.len()).unwrap_or(0));
+        for (i, o) in loaded {
+            w.u8(u8::try_from(i).unwrap_or(0));
+            o.write(w);
+        }
+    }
+
+    /// Reads what [`Objects::write`] wrote.
+    pub fn read(r: &mut Reader<'_>) -> Option<Objects> {
+        let mut objects = Objects::default();
+        for _ in 0..r.u8().ok()? {
+            let i = usize::from(r.u8().ok()?);
+            let slot = objects.slots.get_mut(i)?;
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(Object::read(r)?);
+        }
+        Some(objects)
     }
 
     /// Free slots.

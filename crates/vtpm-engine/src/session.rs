@@ -5,10 +5,12 @@
 use crate::crypto::hash::HashAlg;
 use crate::crypto::kdf::kdfa;
 use crate::crypto::sym;
+use vtpm_wire::codec::{Reader, Writer};
 use vtpm_wire::constants::handle;
 use vtpm_wire::profile::{MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS};
 use vtpm_wire::rc::TpmRc;
 use vtpm_wire::types::SymDef;
+use vtpm_wire::{Marshal, Unmarshal};
 use zeroize::Zeroizing;
 
 /// TPM_SE.
@@ -322,6 +324,100 @@ impl Sessions {
             .flatten()
             .filter(|e| e.saved.is_none())
             .count()
+    }
+
+    /// Serializes every active session (for the volatile state).
+    pub fn write(&self, w: &mut Writer) {
+        let active: Vec<(usize, &Entry)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, e.as_ref()?)))
+            .collect();
+        w.u8(u8::try_from(active.len()).unwrap_or(0));
+        for (i, e) in active {
+            let s = &e.session;
+            w.u8(u8::try_from(i).unwrap_or(0));
+            w.u8(match s.kind {
+                SessionKind::Hmac => 0,
+                SessionKind::Policy => 1,
+                SessionKind::Trial => 3,
+            });
+            w.write(&s.auth_hash.alg());
+            w.sized_u16(|w| w.bytes(&s.session_key));
+            w.sized_u16(|w| w.bytes(&s.nonce_tpm));
+            match &s.bind {
+                None => w.u8(0),
+                Some(b) => {
+                    w.u8(1);
+                    w.u32(b.handle);
+                    w.sized_u16(|w| w.bytes(&b.auth_digest));
+                }
+            }
+            s.symmetric.marshal(w);
+            w.sized_u16(|w| w.bytes(&s.policy_digest));
+            match e.saved {
+                None => w.u8(0),
+                Some(seq) => {
+                    w.u8(1);
+                    w.u64(seq);
+                }
+            }
+        }
+    }
+
+    /// Reads what [`Sessions::write`] wrote.
+    pub fn read(r: &mut Reader<'_>) -> Option<Sessions> {
+        fn bytes(r: &mut Reader<'_>, max: usize) -> Option<Vec<u8>> {
+            let n = usize::from(r.u16().ok()?);
+            if n > max {
+                return None;
+            }
+            Some(r.take(n).ok()?.to_vec())
+        }
+        let mut sessions = Sessions::default();
+        for _ in 0..r.u8().ok()? {
+            let i = usize::from(r.u8().ok()?);
+            let kind = match r.u8().ok()? {
+                0 => SessionKind::Hmac,
+                1 => SessionKind::Policy,
+                3 => SessionKind::Trial,
+                _ => return None,
+            };
+            let auth_hash = HashAlg::from_alg(vtpm_wire::constants::AlgId(r.u16().ok()?))?;
+            let session_key = Zeroizing::new(bytes(r, 64)?);
+            let nonce_tpm = bytes(r, 64)?;
+            let bind = match r.u8().ok()? {
+                0 => None,
+                1 => Some(BoundEntity {
+                    handle: r.u32().ok()?,
+                    auth_digest: bytes(r, 64)?,
+                }),
+                _ => return None,
+            };
+            let symmetric = SymDef::unmarshal(r).ok()?;
+            let policy_digest = bytes(r, 64)?;
+            let saved = match r.u8().ok()? {
+                0 => None,
+                1 => Some(r.u64().ok()?),
+                _ => return None,
+            };
+            let slot = sessions.entries.get_mut(i)?;
+            if slot.is_some() {
+                return None;
+            }
+            let session = Session {
+                kind,
+                auth_hash,
+                session_key,
+                nonce_tpm,
+                bind,
+                symmetric,
+                policy_digest,
+            };
+            *slot = Some(Entry { session, saved });
+        }
+        (sessions.count() <= MAX_LOADED_SESSIONS).then_some(sessions)
     }
 
     /// Number of active (loaded or saved) sessions.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use vtpm_wire::codec::{Marshal, Reader, Unmarshal, WireError, Writer};
 use vtpm_wire::profile;
 use vtpm_wire::types::{PcrSelection, PcrSelectionList};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Magic at the start of an NV image.
 pub const NV_MAGIC: [u8; 4] = *b"VTNV";
@@ -105,6 +105,9 @@ pub struct NvState {
     pub saved: Option<SavedState>,
     /// NV indices by handle.
     pub nv_indices: BTreeMap<u32, NvIndex>,
+    /// A volatile state kept by STORE_VOLATILE, used once at the next
+    /// power-on.
+    pub stored_volatile: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl Drop for NvState {
@@ -161,6 +164,7 @@ impl NvState {
             tpm_established: false,
             saved: None,
             nv_indices: BTreeMap::new(),
+            stored_volatile: None,
         }
     }
 
@@ -204,6 +208,14 @@ impl NvState {
         w.u32(u32::try_from(self.nv_indices.len()).unwrap_or(u32::MAX));
         for index in self.nv_indices.values() {
             index.marshal(&mut w);
+        }
+        match &self.stored_volatile {
+            None => w.u8(0),
+            Some(v) => {
+                w.u8(1);
+                w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+                w.bytes(v);
+            }
         }
         w.into_vec()
     }
@@ -268,6 +280,14 @@ impl NvState {
                 return Err(WireError::Value.into());
             }
         }
+        let stored_volatile = match r.u8()? {
+            0 => None,
+            1 => {
+                let n = usize::try_from(r.u32()?).map_err(|_| WireError::Size)?;
+                Some(Zeroizing::new(r.take(n)?.to_vec()))
+            }
+            _ => return Err(WireError::Value.into()),
+        };
         r.finish()?;
         let mut auths = auths.into_iter();
         Ok(NvState {
@@ -286,6 +306,7 @@ impl NvState {
             tpm_established,
             saved,
             nv_indices,
+            stored_volatile,
         })
     }
 }

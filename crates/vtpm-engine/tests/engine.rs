@@ -1258,3 +1258,89 @@ fn loaded_session_limit() {
         0x1D5
     );
 }
+
+#[test]
+fn volatile_and_permanent_state_migrate() {
+    let mut a = started();
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend([3u8; 32]);
+    assert_eq!(
+        rc(&a.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
+        0
+    );
+    let session = start_hmac_session(&mut a);
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    let r = a.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let seq = u32::from_be_bytes(r[10..14].try_into().unwrap());
+    let mut upd = 2u16.to_be_bytes().to_vec();
+    upd.extend(b"ab");
+    assert_eq!(
+        rc(&a.execute(0, &command(cc::SEQUENCE_UPDATE, &[seq], Some(&[b""]), &upd))),
+        0
+    );
+    let pcr16 = pcr_read(&mut a, 0x000B, 16);
+    let permanent = a.permanent_state();
+    let volatile = a.volatile_state();
+
+    // A second TPM on another platform takes both.
+    let mut b = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
+    b.set_permanent_state(&permanent).unwrap();
+    b.set_volatile_state(&volatile).unwrap();
+    assert!(b.is_started());
+    assert_eq!(
+        rc(&b.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0x100,
+        "already started"
+    );
+    assert_eq!(pcr_read(&mut b, 0x000B, 16), pcr16);
+    let (_, data) = get_cap(&mut b, 1, 0x0200_0000, 10);
+    assert_eq!(data, [&[0, 0, 0, 1][..], &session.to_be_bytes()].concat());
+    let mut fin = 1u16.to_be_bytes().to_vec();
+    fin.extend(b"c");
+    fin.extend(RH_NULL.to_be_bytes());
+    let r = b.execute(
+        0,
+        &command(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b""]), &fin),
+    );
+    assert_eq!(
+        hex(&params(&r, 0)[2..34]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // Garbage is refused and changes nothing.
+    assert!(
+        b.set_volatile_state(&volatile[..volatile.len() - 1])
+            .is_err()
+    );
+    assert!(b.set_volatile_state(b"VTVS\x00\x09").is_err());
+    assert!(b.set_permanent_state(b"nope").is_err());
+    assert_eq!(pcr_read(&mut b, 0x000B, 16), pcr16);
+
+    // STORE_VOLATILE: kept in NV, restored once after a new power-on.
+    let platform = MemoryPlatform::new();
+    let mut c = Tpm::new(Box::new(platform.clone())).unwrap();
+    c.power_on();
+    assert_eq!(
+        rc(&c.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    let mut p = 1u32.to_be_bytes().to_vec();
+    p.extend(0x000Bu16.to_be_bytes());
+    p.extend([4u8; 32]);
+    assert_eq!(
+        rc(&c.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
+        0
+    );
+    let before = pcr_read(&mut c, 0x000B, 16);
+    c.store_volatile().unwrap();
+    drop(c);
+    let mut c = Tpm::new(Box::new(platform.clone())).unwrap();
+    c.power_on();
+    assert!(c.restore_stored_volatile(false).unwrap());
+    assert_eq!(pcr_read(&mut c, 0x000B, 16), before);
+    drop(c);
+    let mut c = Tpm::new(Box::new(platform)).unwrap();
+    c.power_on();
+    assert!(!c.restore_stored_volatile(false).unwrap(), "used once");
+}

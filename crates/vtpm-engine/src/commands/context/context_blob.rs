@@ -12,22 +12,22 @@
 //! (a fingerprint), a kind octet and the kind's state.
 
 use crate::Tpm;
-use crate::crypto::hash::{HashAlg, Hasher};
+use crate::crypto::hash::HashAlg;
 use crate::crypto::kdf::kdfa;
 use crate::crypto::sym::aes_cfb;
 use crate::objects::Object;
 use vtpm_wire::Unmarshal;
 use vtpm_wire::codec::{Reader, Writer};
 use vtpm_wire::rc::TpmRc;
-use vtpm_wire::types::{Auth, ContextData, Digest};
+use vtpm_wire::types::{ContextData, Digest};
 use zeroize::Zeroizing;
 
 /// Kind octets of the sensitive part.
-const KIND_HASH_SEQUENCE: u8 = 1;
-const KIND_EVENT_SEQUENCE: u8 = 2;
+const KIND_OBJECT: u8 = 1;
 const KIND_SESSION: u8 = 3;
 
 /// What a context holds.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Saved {
     /// A transient object.
     Object(Object),
@@ -64,32 +64,16 @@ fn integrity(
     )
 }
 
-/// Serializes what is saved.
+/// Serializes what is saved: the sequence number (a fingerprint), a kind
+/// octet and the object.
 pub(crate) fn sensitive(sequence: u64, what: &Saved) -> Zeroizing<Vec<u8>> {
     let mut w = Writer::new();
     w.u64(sequence);
     match what {
         Saved::Session => w.u8(KIND_SESSION),
-        Saved::Object(Object::HashSequence {
-            hasher,
-            alg,
-            auth,
-            first_block,
-            ticket_safe,
-        }) => {
-            w.u8(KIND_HASH_SEQUENCE);
-            w.sized_u16(|w| w.bytes(auth));
-            w.write(&alg.alg());
-            w.u8(u8::from(*first_block));
-            w.u8(u8::from(*ticket_safe));
-            w.sized_u16(|w| w.bytes(&hasher.serialize()));
-        }
-        Saved::Object(Object::EventSequence { hashers, auth }) => {
-            w.u8(KIND_EVENT_SEQUENCE);
-            w.sized_u16(|w| w.bytes(auth));
-            for h in hashers {
-                w.sized_u16(|w| w.bytes(&h.serialize()));
-            }
+        Saved::Object(o) => {
+            w.u8(KIND_OBJECT);
+            o.write(&mut w);
         }
     }
     Zeroizing::new(w.into_vec())
@@ -100,40 +84,9 @@ fn parse_sensitive(sequence: u64, bytes: &[u8]) -> Option<Saved> {
     if r.u64().ok()? != sequence {
         return None;
     }
-    let flag = |r: &mut Reader<'_>| match r.u8() {
-        Ok(0) => Some(false),
-        Ok(1) => Some(true),
-        _ => None,
-    };
     let saved = match r.u8().ok()? {
         KIND_SESSION => Saved::Session,
-        KIND_HASH_SEQUENCE => {
-            let auth = Auth::unmarshal(&mut r).ok()?;
-            let alg = HashAlg::from_alg(vtpm_wire::constants::AlgId(r.u16().ok()?))?;
-            let first_block = flag(&mut r)?;
-            let ticket_safe = flag(&mut r)?;
-            let n = usize::from(r.u16().ok()?);
-            let hasher = Hasher::deserialize(alg, r.take(n).ok()?)?;
-            Saved::Object(Object::HashSequence {
-                hasher,
-                alg,
-                auth: Zeroizing::new(auth.as_bytes().to_vec()),
-                first_block,
-                ticket_safe,
-            })
-        }
-        KIND_EVENT_SEQUENCE => {
-            let auth = Auth::unmarshal(&mut r).ok()?;
-            let mut hashers = Vec::with_capacity(HashAlg::ALL.len());
-            for alg in HashAlg::ALL {
-                let n = usize::from(r.u16().ok()?);
-                hashers.push(Hasher::deserialize(alg, r.take(n).ok()?)?);
-            }
-            Saved::Object(Object::EventSequence {
-                hashers,
-                auth: Zeroizing::new(auth.as_bytes().to_vec()),
-            })
-        }
+        KIND_OBJECT => Saved::Object(Object::read(&mut r)?),
         _ => return None,
     };
     r.finish().ok()?;
