@@ -37,6 +37,8 @@ pub enum HandleKind {
     ObjectPlus,
     /// TPMI_DH_ENTITY+: any entity with an authValue, or TPM_RH_NULL.
     EntityPlus,
+    /// TPMI_RH_HIERARCHY: owner, endorsement or platform.
+    Hierarchy,
     /// TPMI_RH_PROVISION: owner or platform.
     Provision,
     /// TPMI_RH_HIERARCHY_AUTH: lockout, endorsement, owner or platform.

@@ -222,6 +222,12 @@ impl Tpm {
                     self.check_hierarchy_handle(h)
                 }
             }
+            HandleKind::Hierarchy => match h {
+                handle::RH_OWNER | handle::RH_PLATFORM | handle::RH_ENDORSEMENT => {
+                    self.check_hierarchy_handle(h)
+                }
+                _ => Err(TpmRc::VALUE),
+            },
             HandleKind::Provision => match h {
                 handle::RH_OWNER | handle::RH_PLATFORM => self.check_hierarchy_handle(h),
                 _ => Err(TpmRc::VALUE),

@@ -14,6 +14,8 @@ const RS_PW: u32 = 0x4000_0009;
 const RH_NULL: u32 = 0x4000_0007;
 const RH_OWNER: u32 = 0x4000_0001;
 const RH_PLATFORM: u32 = 0x4000_000C;
+const RH_ENDORSEMENT: u32 = 0x4000_000B;
+const RH_PLATFORM_NV: u32 = 0x4000_000D;
 
 mod cc {
     pub const PCR_ALLOCATE: u32 = 0x12B;
@@ -1343,4 +1345,27 @@ fn volatile_and_permanent_state_migrate() {
     let mut c = Tpm::new(Box::new(platform)).unwrap();
     c.power_on();
     assert!(!c.restore_stored_volatile(false).unwrap(), "used once");
+}
+
+#[test]
+fn hierarchy_control_enables_and_disables() {
+    const HIERARCHY_CONTROL: u32 = 0x121;
+    let mut t = started();
+    let ctl = |enable: u32, state: u8| [&enable.to_be_bytes()[..], &[state]].concat();
+    // The owner may disable itself but not enable itself again.
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(RH_OWNER, 0)))), 0);
+    let mut p = 0u16.to_be_bytes().to_vec();
+    p.extend(nv_public(0x0150_0002, OWNERWRITE_OWNERREAD_AUTH, 8));
+    assert_eq!(rc(&t.execute(0, &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p))), 0x185);
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_ENDORSEMENT], Some(&[b""]), &ctl(RH_OWNER, 1)))), 0x124);
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_PLATFORM], Some(&[b""]), &ctl(RH_OWNER, 1)))), 0);
+    assert_eq!(rc(&t.execute(0, &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p))), 0);
+    // The platform disables itself: gone until the next Startup(CLEAR).
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_PLATFORM], Some(&[b""]), &ctl(RH_PLATFORM, 0)))), 0);
+    let alloc = [&1u32.to_be_bytes()[..], &sel(0x000B, &[0])].concat();
+    assert_eq!(rc(&t.execute(0, &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &alloc))), 0x185);
+    t.tpm_init();
+    assert_eq!(rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))), 0);
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(RH_PLATFORM_NV, 0)))), 0x124);
+    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(0x4000_0009, 0)))), 0x1C4);
 }

@@ -29,6 +29,10 @@ const PLATFORM_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Platform,
     auth: AuthRole::User,
 };
+const HIERARCHY_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Hierarchy,
+    auth: AuthRole::User,
+};
 const PROVISION_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Provision,
     auth: AuthRole::User,
@@ -81,6 +85,13 @@ const fn def(
 /// Every implemented command, sorted by command code. Anything else
 /// answers TPM_RC_COMMAND_CODE.
 pub static TABLE: &[CommandDef] = &[
+    def(
+        Cc::HierarchyControl,
+        &[HIERARCHY_USER],
+        false,
+        0,
+        run::<hierarchy::hierarchy_control::HierarchyControl>,
+    ),
     def(
         Cc::NV_UndefineSpace,
         &[PROVISION_USER, NV_INDEX],

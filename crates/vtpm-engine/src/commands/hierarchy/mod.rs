@@ -1,3 +1,4 @@
 //! Part 3 chapter 24: Hierarchy Commands.
 
 pub mod hierarchy_change_auth;
+pub mod hierarchy_control;
