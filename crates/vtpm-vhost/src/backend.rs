@@ -21,25 +21,51 @@ use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_CLOEXEC, EFD_NONBLOCK, EventFd};
 use vtpm_engine::Tpm;
+use vtpm_store::MasterKey;
 
 use crate::vhu_tpm::{VhostUserTpmBackend, VhuTpmError};
 
 /// Where and how to serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct VhostUserTpmConfig {
     /// The vhost-user Unix socket the VMM connects to. A file already there
     /// is replaced.
     pub socket_path: PathBuf,
+    /// Seals the TPM state sent to a migration destination and opens the
+    /// state received from a migration source. `None`: the state travels
+    /// unencrypted (with a warning in the log) and sealed state is
+    /// refused. See [`crate::migration`].
+    pub migration_key: Option<MasterKey>,
 }
 
 impl VhostUserTpmConfig {
-    /// A configuration serving on `socket_path`.
+    /// A configuration serving on `socket_path`, without a migration key.
     pub fn new(socket_path: impl Into<PathBuf>) -> Self {
         VhostUserTpmConfig {
             socket_path: socket_path.into(),
+            migration_key: None,
         }
     }
+
+    /// The same configuration with `key` as the migration key.
+    #[must_use]
+    pub fn with_migration_key(mut self, key: MasterKey) -> Self {
+        self.migration_key = Some(key);
+        self
+    }
 }
+
+/// Equal paths and the same migration key (compared by key id, a one-way
+/// fingerprint, so that the key bytes are never compared directly).
+impl PartialEq for VhostUserTpmConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.socket_path == other.socket_path
+            && self.migration_key.as_ref().map(MasterKey::key_id)
+                == other.migration_key.as_ref().map(MasterKey::key_id)
+    }
+}
+
+impl Eq for VhostUserTpmConfig {}
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +212,7 @@ pub fn serve(
         if ready == TOKEN_EXIT || exit.is_requested() {
             break;
         }
-        serve_connection(&mut listener, &tpm, exit)?;
+        serve_connection(&mut listener, &tpm, config.migration_key.as_ref(), exit)?;
     }
     log::info!("virtio-tpm: vhost-user backend stopped");
     Ok(())
@@ -197,13 +223,14 @@ pub fn serve(
 fn serve_connection(
     listener: &mut Listener,
     tpm: &Arc<Mutex<Tpm>>,
+    migration_key: Option<&MasterKey>,
     exit: &ExitHandle,
 ) -> Result<(), Error> {
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let backend = Arc::new(RwLock::new(VhostUserTpmBackend::new(
-        Arc::clone(tpm),
-        mem.clone(),
-    )?));
+    let backend = Arc::new(RwLock::new(
+        VhostUserTpmBackend::new(Arc::clone(tpm), mem.clone())?
+            .with_migration_key(migration_key.cloned()),
+    ));
     let mut daemon =
         VhostUserDaemon::new("vtpm-vhost-user".to_string(), backend, mem).map_err(Error::Daemon)?;
     // The listener is readable, so this accepts without blocking.

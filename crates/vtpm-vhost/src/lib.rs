@@ -5,8 +5,9 @@
 //! chain: the device-readable descriptors hold one TPM command (at most
 //! 4096 bytes), the device-writable ones receive the response, and the used
 //! length is the response's length. See [`tpm`] for how malformed chains
-//! are answered and [`vhu_tpm`] for how VM resets reach the TPM as
-//! `_TPM_Init`.
+//! are answered, [`vhu_tpm`] for how VM resets reach the TPM as
+//! `_TPM_Init`, and [`migration`] for how the TPM's state migrates with the
+//! VM (`VHOST_USER_PROTOCOL_F_DEVICE_STATE`).
 //!
 //! ```no_run
 //! use std::sync::{Arc, Mutex};
@@ -30,8 +31,10 @@
 )]
 
 pub mod backend;
+pub mod migration;
 pub mod tpm;
 pub mod vhu_tpm;
 
 pub use backend::{Error, ExitHandle, VhostUserTpmConfig, serve};
+pub use migration::MigrationError;
 pub use vhu_tpm::{MAX_QUEUE_SIZE, VIRTIO_ID_TPM, VhostUserTpmBackend};

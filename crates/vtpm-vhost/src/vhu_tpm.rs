@@ -27,14 +27,25 @@
 //! reset.) The same rule covers a new connection: a VMM reconnecting to a
 //! running VM resumes its ring where it was, a new VM starts at 0.
 //!
+//! # Migration
+//!
+//! The backend offers `VHOST_USER_PROTOCOL_F_DEVICE_STATE`: a VMM that
+//! migrates vhost-user device state gets the TPM's permanent and volatile
+//! state on SAVE and puts it into the destination's TPM on LOAD; see
+//! [`crate::migration`] for the transfer, the blob and the migration key.
+//!
 //! Power: the caller powers the engine on before serving
 //! ([`crate::serve`] does); disconnecting keeps the [`Tpm`] as it is, and
 //! the caller decides when to power it off (which commits NV).
 
+use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost::vhost_user::message::{
+    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserProtocolFeatures,
+    VhostUserVirtioFeatures,
+};
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock, VringT};
 use virtio_bindings::bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::bindings::virtio_ring::{
@@ -47,7 +58,9 @@ use vmm_sys_util::event::{
     EventConsumer, EventFlag, EventNotifier, new_event_consumer_and_notifier,
 };
 use vtpm_engine::Tpm;
+use vtpm_store::MasterKey;
 
+use crate::migration::StateTransfer;
 use crate::tpm::process_chain;
 
 /// The virtio device id of a TPM (the one crosvm uses).
@@ -100,6 +113,11 @@ pub struct VhostUserTpmBackend {
     ring_restarted: bool,
     exit_consumer: EventConsumer,
     exit_notifier: EventNotifier,
+    /// Seals the state sent, opens the state received (see
+    /// [`crate::migration`]).
+    migration_key: Option<MasterKey>,
+    /// The device state transfer of this connection.
+    transfer: StateTransfer,
 }
 
 impl std::fmt::Debug for VhostUserTpmBackend {
@@ -107,6 +125,7 @@ impl std::fmt::Debug for VhostUserTpmBackend {
         f.debug_struct("VhostUserTpmBackend")
             .field("event_idx", &self.event_idx)
             .field("ring_restarted", &self.ring_restarted)
+            .field("migration_key", &self.migration_key)
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +143,19 @@ impl VhostUserTpmBackend {
             ring_restarted: true,
             exit_consumer,
             exit_notifier,
+            migration_key: None,
+            transfer: StateTransfer::new(),
         })
+    }
+
+    /// Sets the key that seals the TPM state this backend sends on
+    /// migration and opens the state it receives; without one (the
+    /// default) the state goes in the clear and sealed state is refused.
+    /// See [`crate::migration`].
+    #[must_use]
+    pub fn with_migration_key(mut self, key: Option<MasterKey>) -> Self {
+        self.migration_key = key;
+        self
     }
 
     /// Signals `_TPM_Init` if the vring just restarted on a fresh ring; see
@@ -208,8 +239,34 @@ impl VhostUserBackendMut for VhostUserTpmBackend {
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
         // Not STATUS: vhost 0.18 has no handler for it, and QEMU drops the
         // connection when SET_STATUS fails. No CONFIG: the device has no
-        // config space. No MQ: one queue.
-        VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS | VhostUserProtocolFeatures::REPLY_ACK
+        // config space. No MQ: one queue. DEVICE_STATE: the TPM's state
+        // migrates through SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE.
+        VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
+            | VhostUserProtocolFeatures::REPLY_ACK
+            | VhostUserProtocolFeatures::DEVICE_STATE
+    }
+
+    fn set_device_state_fd(
+        &mut self,
+        direction: VhostTransferStateDirection,
+        phase: VhostTransferStatePhase,
+        file: File,
+    ) -> io::Result<Option<File>> {
+        if phase != VhostTransferStatePhase::STOPPED {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "state transfer is supported only while the device is stopped",
+            ));
+        }
+        log::info!("virtio-tpm: device state transfer requested: {direction:?}");
+        self.transfer
+            .start(direction, &self.tpm, self.migration_key.as_ref(), file)?;
+        // The transfer goes through the VMM's fd.
+        Ok(None)
+    }
+
+    fn check_device_state(&self) -> io::Result<()> {
+        self.transfer.check()
     }
 
     fn reset_device(&mut self) {
