@@ -7,7 +7,11 @@
 
 mod bench;
 mod server;
+mod setup;
 mod signals;
+mod socket;
+mod storage;
+mod swtpm_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -72,6 +76,14 @@ enum Command {
     /// SIGINT.
     VhostUser(VhostUserArgs),
 
+    /// Serve a TPM as `swtpm socket` does, for QEMU, cloud-hypervisor and
+    /// libvirt (swtpm's command line: see `vtpm socket --help`).
+    Socket(PassThrough),
+
+    /// Create a TPM state file as `swtpm_setup` does (swtpm_setup's
+    /// command line: see `vtpm setup --help`).
+    Setup(PassThrough),
+
     /// Measure command latency of a running server.
     ///
     /// Sends TPM2_Startup(CLEAR) once (TPM_RC_INITIALIZE is fine), then
@@ -81,6 +93,14 @@ enum Command {
     /// iterations, then measured ones. Prints a markdown table of p50 / p90
     /// / p99 / mean in microseconds. Any other response code is an error.
     Bench(BenchArgs),
+}
+
+/// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -298,11 +318,23 @@ impl TryFrom<ServeArgs> for ServeConfig {
 }
 
 fn main() -> std::process::ExitCode {
+    // `vtpm socket|setup …`, or a link named swtpm / swtpm_setup.
+    if let Some(code) = swtpm_cli::dispatch() {
+        return code;
+    }
     let cli = Cli::parse();
+    // Reached only with a global option first (`vtpm --log-level … socket`);
+    // these commands set up their own logging (`--log`).
+    match &cli.command {
+        Command::Socket(a) => return socket::main(&a.args),
+        Command::Setup(a) => return setup::main(&a.args),
+        _ => {}
+    }
     env_logger::Builder::new()
         .filter_level(cli.log_level.into())
         .init();
     let result = match cli.command {
+        Command::Socket(_) | Command::Setup(_) => Ok(()),
         Command::Serve(args) => args
             .state
             .tpm()
