@@ -186,6 +186,14 @@ struct VhostUserArgs {
     #[arg(long, value_name = "PATH")]
     socket_path: PathBuf,
 
+    /// Seal the TPM state carried by vhost-user device-state migration
+    /// (VHOST_USER_PROTOCOL_F_DEVICE_STATE) with the 32-byte key in this
+    /// file (raw or hex, mode 0600); source and destination need the same
+    /// key. Without it the state travels in the clear (a warning is
+    /// logged) and sealed states are refused.
+    #[arg(long, value_name = "PATH")]
+    migration_key: Option<PathBuf>,
+
     #[command(flatten)]
     state: StateArgs,
 }
@@ -339,10 +347,7 @@ fn main() -> std::process::ExitCode {
             .state
             .tpm()
             .and_then(|tpm| ServeConfig::try_from(args).and_then(|c| serve(c, tpm))),
-        Command::VhostUser(args) => args
-            .state
-            .tpm()
-            .and_then(|tpm| vhost_user(&args.socket_path, tpm)),
+        Command::VhostUser(args) => args.state.tpm().and_then(|tpm| vhost_user(&args, tpm)),
         Command::Bench(a) => {
             if a.wait_ready {
                 bench::wait_ready(
@@ -447,7 +452,17 @@ fn serve(config: ServeConfig, mut tpm: Tpm) -> Result<()> {
 
 /// Serves the TPM as a vhost-user virtio device until SIGTERM / SIGINT,
 /// then powers it off (committing its state).
-fn vhost_user(socket_path: &std::path::Path, tpm: Tpm) -> Result<()> {
+fn vhost_user(args: &VhostUserArgs, tpm: Tpm) -> Result<()> {
+    use vtpm_store::KeyProvider;
+    let socket_path = args.socket_path.as_path();
+    let migration_key = match &args.migration_key {
+        Some(p) => Some(
+            vtpm_store::KeyFile::new(p.clone())
+                .master_key()
+                .with_context(|| format!("reading the migration key {}", p.display()))?,
+        ),
+        None => None,
+    };
     let blocked = signals::block_termination_signals().context("blocking SIGTERM / SIGINT")?;
     let tpm = Arc::new(Mutex::new(tpm));
     let exit = vtpm_vhost::ExitHandle::new().context("creating the exit event")?;
@@ -462,7 +477,8 @@ fn vhost_user(socket_path: &std::path::Path, tpm: Tpm) -> Result<()> {
             Err(e) => log::error!("waiting for signals failed: {e}"),
         })?;
     log::info!("vhost-user: virtio TPM device on {}", socket_path.display());
-    let config = vtpm_vhost::VhostUserTpmConfig::new(socket_path);
+    let mut config = vtpm_vhost::VhostUserTpmConfig::new(socket_path);
+    config.migration_key = migration_key;
     let result = vtpm_vhost::serve(&config, tpm.clone(), &exit);
     server::lock(&tpm).power_off();
     result.map_err(|e| anyhow::anyhow!("serving vhost-user on {}: {e}", socket_path.display()))
