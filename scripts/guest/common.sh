@@ -117,3 +117,22 @@ guest_kernel() {
 usage_of() {
     awk 'NR == 1 || /^# shellcheck/ { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }
+
+# Builds guest/bench/tpmbench.c as a static binary (it runs in the
+# initramfs, which has no C library of its own) into the cache; a no-op when
+# the source has not changed. Prints the binary's path.
+build_tpmbench() {
+    local src="$REPO_ROOT/guest/bench/tpmbench.c" sum out
+    sum="$(sha256sum "$src" | cut -c1-16)"
+    out="$GUEST_CACHE/bench/tpmbench-$sum"
+    if [ ! -x "$out" ]; then
+        log "building tpmbench (static)"
+        mkdir -p "$GUEST_CACHE/bench"
+        gcc -static -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src" || {
+            echo "building $src failed (needs gcc and libc6-dev)" >&2
+            return 1
+        }
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+}

@@ -1353,19 +1353,106 @@ fn hierarchy_control_enables_and_disables() {
     let mut t = started();
     let ctl = |enable: u32, state: u8| [&enable.to_be_bytes()[..], &[state]].concat();
     // The owner may disable itself but not enable itself again.
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(RH_OWNER, 0)))), 0);
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_OWNER],
+                Some(&[b""]),
+                &ctl(RH_OWNER, 0)
+            )
+        )),
+        0
+    );
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(nv_public(0x0150_0002, OWNERWRITE_OWNERREAD_AUTH, 8));
-    assert_eq!(rc(&t.execute(0, &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p))), 0x185);
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_ENDORSEMENT], Some(&[b""]), &ctl(RH_OWNER, 1)))), 0x124);
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_PLATFORM], Some(&[b""]), &ctl(RH_OWNER, 1)))), 0);
-    assert_eq!(rc(&t.execute(0, &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p))), 0);
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0x185
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_ENDORSEMENT],
+                Some(&[b""]),
+                &ctl(RH_OWNER, 1)
+            )
+        )),
+        0x124
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_PLATFORM],
+                Some(&[b""]),
+                &ctl(RH_OWNER, 1)
+            )
+        )),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+        )),
+        0
+    );
     // The platform disables itself: gone until the next Startup(CLEAR).
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_PLATFORM], Some(&[b""]), &ctl(RH_PLATFORM, 0)))), 0);
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_PLATFORM],
+                Some(&[b""]),
+                &ctl(RH_PLATFORM, 0)
+            )
+        )),
+        0
+    );
     let alloc = [&1u32.to_be_bytes()[..], &sel(0x000B, &[0])].concat();
-    assert_eq!(rc(&t.execute(0, &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &alloc))), 0x185);
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &alloc)
+        )),
+        0x185
+    );
     t.tpm_init();
-    assert_eq!(rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))), 0);
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(RH_PLATFORM_NV, 0)))), 0x124);
-    assert_eq!(rc(&t.execute(0, &command(HIERARCHY_CONTROL, &[RH_OWNER], Some(&[b""]), &ctl(0x4000_0009, 0)))), 0x1C4);
+    assert_eq!(
+        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        0
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_OWNER],
+                Some(&[b""]),
+                &ctl(RH_PLATFORM_NV, 0)
+            )
+        )),
+        0x124
+    );
+    assert_eq!(
+        rc(&t.execute(
+            0,
+            &command(
+                HIERARCHY_CONTROL,
+                &[RH_OWNER],
+                Some(&[b""]),
+                &ctl(0x4000_0009, 0)
+            )
+        )),
+        0x1C4
+    );
 }

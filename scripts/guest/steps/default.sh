@@ -8,6 +8,8 @@
 step() { echo "VTPM-STEP: $*"; }
 fail() {
 	echo "VTPM-STEP-FAIL: $*"
+	echo "(kernel TPM messages:)"
+	dmesg | grep -iE 'tpm' | tail -n 8
 	exit 1
 }
 pcr16() {
@@ -27,7 +29,7 @@ for f in /sys/class/tpm/tpm0/tpm_version_major /sys/class/tpm/tpm0/device/driver
 done
 
 step "tpm2_getrandom 8 --hex"
-r=$(tpm2_getrandom 8 --hex)
+r=$(tpm2_getrandom 8 --hex) || fail "tpm2_getrandom failed"
 echo "$r"
 [ "${#r}" -eq 16 ] || fail "getrandom returned '$r'"
 
@@ -38,24 +40,25 @@ echo "$before"
 	fail "PCR 16 is not zero at boot: $before"
 
 step "tpm2_pcrextend 16:sha256=$PCR16_EXTEND"
-tpm2_pcrextend "16:sha256=$PCR16_EXTEND"
+tpm2_pcrextend "16:sha256=$PCR16_EXTEND" || fail "tpm2_pcrextend failed"
 after=$(pcr16)
 echo "$after"
 [ "$after" = "$PCR16_EXPECTED" ] || fail "PCR 16 is $after, expected $PCR16_EXPECTED"
 
 step "tpm2_getcap properties-fixed"
-tpm2_getcap properties-fixed >/tmp/fixed
+tpm2_getcap properties-fixed >/tmp/fixed || fail "tpm2_getcap failed"
 grep -A2 -E 'TPM2_PT_FAMILY_INDICATOR|TPM2_PT_MANUFACTURER:' /tmp/fixed
 grep -q '"2.0"' /tmp/fixed || fail "no TPM 2.0 family indicator"
 
 step "tpm2_hash -g sha256 (of 'abc')"
-h=$(printf abc | tpm2_hash -g sha256 --hex | tr 'A-F' 'a-f')
+h=$(printf abc | tpm2_hash -g sha256 --hex) || fail "tpm2_hash failed"
+h=$(echo "$h" | tr 'A-F' 'a-f')
 echo "$h"
 [ "$h" = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" ] ||
 	fail "wrong SHA-256 of abc: $h"
 
 step "tpm2_selftest --fulltest"
-tpm2_selftest --fulltest
+tpm2_selftest --fulltest || fail "tpm2_selftest failed"
 
 step "kernel TPM users"
 if [ -r /sys/class/misc/hw_random/rng_current ]; then
