@@ -7,7 +7,7 @@ use vtpm_wire::constants::{AlgId, StructureTag, handle};
 use vtpm_wire::types::{Digest, TkHashcheck};
 
 /// The context integrity hash (TPM_PT_CONTEXT_HASH): used for tickets.
-pub const CONTEXT_INTEGRITY_HASH: HashAlg = HashAlg::Sha256;
+pub const CONTEXT_INTEGRITY_HASH: HashAlg = HashAlg::Sha512;
 
 /// A NULL TPMT_TK_HASHCHECK.
 pub fn null_hashcheck() -> TkHashcheck {

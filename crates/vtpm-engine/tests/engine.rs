@@ -549,10 +549,11 @@ fn hash_matches_fips_vectors_and_tickets() {
         hex(&out[2..34]),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
-    // Ticket: TPM_ST_HASHCHECK, owner hierarchy, a 32-byte HMAC.
+    // Ticket: TPM_ST_HASHCHECK, owner hierarchy, an HMAC of the context
+    // integrity hash (SHA-512).
     assert_eq!(&out[34..36], &[0x80, 0x24]);
     assert_eq!(&out[36..40], &RH_OWNER.to_be_bytes());
-    assert_eq!(&out[40..42], &[0, 32]);
+    assert_eq!(&out[40..42], &[0, 64]);
     // Data that starts with TPM_GENERATED_VALUE gets a NULL ticket.
     let mut p = 4u16.to_be_bytes().to_vec();
     p.extend([0xFF, b'T', b'C', b'G']);

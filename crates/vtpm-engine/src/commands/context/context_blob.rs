@@ -3,8 +3,8 @@
 //! proof of the context's hierarchy.
 //!
 //! contextBlob ≔ integrity (TPM2B_DIGEST) || AES-256-CFB(sensitive), with
-//! * symKey || iv ≔ KDFa(SHA-256, proof, "CONTEXT", sequence, "", 256 + 128)
-//! * integrity ≔ HMAC-SHA-256(proof, resetCount || sequence || savedHandle
+//! * symKey || iv ≔ KDFa(contextHash, proof, "CONTEXT", sequence, "", 256 + 128)
+//! * integrity ≔ HMAC-contextHash(proof, resetCount || sequence || savedHandle
 //!   || encrypted sensitive); resetCount makes every context die with a
 //!   TPM Reset, as the null hierarchy's proof does.
 //!
@@ -12,7 +12,7 @@
 //! (a fingerprint), a kind octet and the kind's state.
 
 use crate::Tpm;
-use crate::crypto::hash::HashAlg;
+use crate::tickets::CONTEXT_INTEGRITY_HASH;
 use crate::crypto::kdf::kdfa;
 use crate::crypto::sym::aes_cfb;
 use crate::objects::Object;
@@ -37,7 +37,7 @@ pub(crate) enum Saved {
 
 fn keys(proof: &[u8], sequence: u64) -> Zeroizing<Vec<u8>> {
     kdfa(
-        HashAlg::Sha256,
+        CONTEXT_INTEGRITY_HASH,
         proof,
         b"CONTEXT",
         &sequence.to_be_bytes(),
@@ -53,7 +53,7 @@ fn integrity(
     saved_handle: u32,
     encrypted: &[u8],
 ) -> Vec<u8> {
-    HashAlg::Sha256.hmac(
+    CONTEXT_INTEGRITY_HASH.hmac(
         proof,
         &[
             &reset_count.to_be_bytes(),
