@@ -12,10 +12,10 @@
 //! (a fingerprint), a kind octet and the kind's state.
 
 use crate::Tpm;
-use crate::tickets::CONTEXT_INTEGRITY_HASH;
 use crate::crypto::kdf::kdfa;
 use crate::crypto::sym::aes_cfb;
 use crate::objects::Object;
+use crate::tickets::CONTEXT_INTEGRITY_HASH;
 use vtpm_wire::Unmarshal;
 use vtpm_wire::codec::{Reader, Writer};
 use vtpm_wire::rc::TpmRc;
