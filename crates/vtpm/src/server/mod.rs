@@ -17,7 +17,7 @@ pub mod mssim;
 pub mod swtpm;
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -270,16 +270,6 @@ impl Conn {
             self.timeout_set = false;
         }
         Ok(())
-    }
-
-    /// Drops up to `max` bytes that were already received, without waiting
-    /// for more. Returns how many were dropped. (The swtpm control channel,
-    /// its only user so far, now reads through its own `CtrlConn`.)
-    #[allow(dead_code)]
-    pub fn discard_buffered(&mut self, max: usize) -> usize {
-        let n = self.reader.buffer().len().min(max);
-        self.reader.consume(n);
-        n
     }
 
     /// Fills `buf`.

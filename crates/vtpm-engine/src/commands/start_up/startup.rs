@@ -13,10 +13,7 @@ impl Command for Startup {
     type In = StartupType;
 
     fn read(p: &mut Params<'_>) -> Result<StartupType, TpmRc> {
-        p.with(|r| match StartupType(r.u16()?) {
-            t @ (StartupType::CLEAR | StartupType::STATE) => Ok(t),
-            _ => Err(vtpm_wire::WireError::Value),
-        })
+        super::read_su(p)
     }
 
     fn action(
