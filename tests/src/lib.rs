@@ -1348,3 +1348,18 @@ pub fn yaml_blocks(out: &str) -> Vec<(String, String)> {
     }
     blocks
 }
+
+/// Declares one `#[test]` per protocol for each named test body taking a
+/// [`Protocol`]: `mssim::name` and `swtpm::name` (attributes such as
+/// `#[ignore]` carry over).
+#[macro_export]
+macro_rules! both {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        mod mssim {
+            $( $(#[$attr])* #[test] fn $name() { super::$name($crate::Protocol::Mssim) } )*
+        }
+        mod swtpm {
+            $( $(#[$attr])* #[test] fn $name() { super::$name($crate::Protocol::Swtpm) } )*
+        }
+    };
+}

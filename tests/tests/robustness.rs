@@ -13,16 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use vtpm_tests::{MSSIM_SEND_COMMAND, Protocol, Server, connect, split_response};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod mssim {
-            $( #[test] fn $name() { super::$name(vtpm_tests::Protocol::Mssim) } )*
-        }
-        mod swtpm {
-            $( #[test] fn $name() { super::$name(vtpm_tests::Protocol::Swtpm) } )*
-        }
-    };
-}
+use vtpm_tests::both;
 
 both!(garbage_on_the_command_port, malformed_tpm_commands);
 

@@ -16,16 +16,7 @@ use vtpm_tests::{
     yaml_value,
 };
 
-macro_rules! both {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod mssim {
-            $( $(#[$attr])* #[test] fn $name() { super::$name(vtpm_tests::Protocol::Mssim) } )*
-        }
-        mod swtpm {
-            $( $(#[$attr])* #[test] fn $name() { super::$name(vtpm_tests::Protocol::Swtpm) } )*
-        }
-    };
-}
+use vtpm_tests::both;
 
 both!(
     getrandom,
