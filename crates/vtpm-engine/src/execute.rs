@@ -455,11 +455,18 @@ impl Tpm {
             .position(|u| u.attrs & session_attr::ENCRYPT != 0);
 
         // cpHash per hash algorithm in use: H(commandCode || Names || parameters).
-        let names: Vec<Vec<u8>> = handles
-            .iter()
-            .take(def.handles.len())
-            .map(|&h| self.entity_name(h))
-            .collect();
+        // Names are only needed for HMAC and policy sessions (an NV index's
+        // Name is a hash of its public area).
+        let any_session = uses.iter().any(|u| u.session_handle != handle::RS_PW);
+        let names: Vec<Vec<u8>> = if any_session {
+            handles
+                .iter()
+                .take(def.handles.len())
+                .map(|&h| self.entity_name(h))
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
             let n = i + 1;
             if u.session_handle == handle::RS_PW {
