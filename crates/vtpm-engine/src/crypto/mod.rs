@@ -4,4 +4,5 @@ pub mod drbg;
 pub mod hash;
 pub mod kdf;
 pub mod self_test;
+pub mod stream;
 pub mod sym;
