@@ -17,6 +17,8 @@ pub enum AuthRole {
     User,
     /// ADMIN role.
     Admin,
+    /// DUP role (a policy session only).
+    Dup,
 }
 
 /// What kind of entity a handle must refer to (its TPMI_ type).
@@ -47,6 +49,14 @@ pub enum HandleKind {
     NvAuth,
     /// TPMI_RH_NV_INDEX: a defined NV index.
     NvIndex,
+    /// TPMI_RH_HIERARCHY+: owner, endorsement, platform or null.
+    HierarchyPlus,
+    /// TPMI_DH_PARENT+: an object, a hierarchy or TPM_RH_NULL.
+    ParentPlus,
+    /// TPMI_RH_LOCKOUT.
+    Lockout,
+    /// TPMI_RH_CLEAR: lockout or platform.
+    Clear,
 }
 
 /// One handle of a command.

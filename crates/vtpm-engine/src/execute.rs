@@ -315,8 +315,42 @@ impl Tpm {
                         Err(TpmRc::REFERENCE_H0)
                     }
                 }
-                // No persistent objects exist in this TPM yet.
-                handle::HT_PERSISTENT => Err(TpmRc::HANDLE),
+                handle::HT_PERSISTENT => match self.nv.persistent.get(&h) {
+                    Some(o) if self.hierarchy_enabled(o.hierarchy) => Ok(()),
+                    _ => Err(TpmRc::HANDLE),
+                },
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::HierarchyPlus => match h {
+                handle::RH_OWNER | handle::RH_PLATFORM | handle::RH_ENDORSEMENT => {
+                    self.check_hierarchy_handle(h)
+                }
+                handle::RH_NULL => Ok(()),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::ParentPlus => match handle::handle_type(h) {
+                handle::HT_TRANSIENT | handle::HT_PERSISTENT => self.check_handle(
+                    &HandleSpec {
+                        kind: HandleKind::Object,
+                        auth: spec.auth,
+                    },
+                    h,
+                ),
+                _ => self.check_handle(
+                    &HandleSpec {
+                        kind: HandleKind::HierarchyPlus,
+                        auth: spec.auth,
+                    },
+                    h,
+                ),
+            },
+            HandleKind::Lockout => match h {
+                handle::RH_LOCKOUT => Ok(()),
+                _ => Err(TpmRc::VALUE),
+            },
+            HandleKind::Clear => match h {
+                handle::RH_LOCKOUT => Ok(()),
+                handle::RH_PLATFORM => self.check_hierarchy_handle(h),
                 _ => Err(TpmRc::VALUE),
             },
         }
@@ -358,13 +392,14 @@ impl Tpm {
         sessions: &[AuthCommand],
         params: &[u8],
     ) -> Result<Vec<SessionUse>, TpmRc> {
-        let auth_handles: Vec<u32> = def
+        let auth_specs: Vec<(u32, AuthRole)> = def
             .handles
             .iter()
             .zip(handles.iter())
             .filter(|(spec, _)| spec.auth != AuthRole::None)
-            .map(|(_, &h)| h)
+            .map(|(spec, &h)| (h, spec.auth))
             .collect();
+        let auth_handles: Vec<u32> = auth_specs.iter().map(|(h, _)| *h).collect();
         let mut uses = Vec::with_capacity(sessions.len());
         for (i, s) in sessions.iter().enumerate() {
             let n = i + 1;
@@ -469,6 +504,23 @@ impl Tpm {
         };
         for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
             let n = i + 1;
+            // Objects say which roles a password or HMAC may authorize
+            // (userWithAuth, adminWithPolicy; DUP always needs a policy).
+            let is_policy = handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION;
+            if let (Some(&(h, role)), false) = (auth_specs.get(i), is_policy)
+                && let Some(o) = self.object(h)
+            {
+                use vtpm_wire::object::object_attr as oa;
+                let allowed = match role {
+                    AuthRole::User => o.has(oa::USER_WITH_AUTH),
+                    AuthRole::Admin => !o.has(oa::ADMIN_WITH_POLICY),
+                    AuthRole::Dup => false,
+                    AuthRole::None => true,
+                };
+                if !allowed {
+                    return Err(TpmRc::AUTH_UNAVAILABLE.with_session(n));
+                }
+            }
             if u.session_handle == handle::RS_PW {
                 let h = u.entity.unwrap_or(handle::RH_NULL);
                 let (auth, da_exempt) = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
@@ -616,7 +668,9 @@ impl Tpm {
             handle::HT_NV_INDEX => self
                 .nv_index(h)
                 .map_or_else(|| h.to_be_bytes().to_vec(), |i| i.name()),
-            handle::HT_TRANSIENT => Vec::new(),
+            handle::HT_TRANSIENT | handle::HT_PERSISTENT => {
+                self.object(h).map(|o| o.name.clone()).unwrap_or_default()
+            }
             _ => h.to_be_bytes().to_vec(),
         }
     }
@@ -627,8 +681,16 @@ impl Tpm {
             handle::HT_NV_INDEX => self
                 .nv_index(h)
                 .map(|i| i.public.auth_policy.as_bytes().to_vec()),
-            // Hierarchy policies (SetPrimaryPolicy) are not implemented: empty.
-            handle::HT_PERMANENT => Some(Vec::new()),
+            handle::HT_TRANSIENT | handle::HT_PERSISTENT => self
+                .object(h)
+                .map(|o| o.public.auth_policy.as_bytes().to_vec()),
+            handle::HT_PERMANENT => Some(match h {
+                handle::RH_OWNER => self.nv.owner_policy.digest.clone(),
+                handle::RH_ENDORSEMENT => self.nv.endorsement_policy.digest.clone(),
+                handle::RH_LOCKOUT => self.nv.lockout_policy.digest.clone(),
+                handle::RH_PLATFORM => self.v.platform_policy.digest.clone(),
+                _ => Vec::new(),
+            }),
             _ => None,
         }
     }
@@ -645,7 +707,15 @@ impl Tpm {
     fn entity_auth(&self, h: u32) -> Option<(Vec<u8>, bool)> {
         match handle::handle_type(h) {
             handle::HT_PCR => Some((Vec::new(), true)),
-            handle::HT_TRANSIENT => self.v.objects.get(h).map(|o| (o.auth().to_vec(), true)),
+            handle::HT_TRANSIENT | handle::HT_PERSISTENT => match self.object(h) {
+                Some(o) => Some((
+                    o.auth().to_vec(),
+                    o.has(vtpm_wire::object::object_attr::NO_DA),
+                )),
+                // Sequence objects are exempt from dictionary-attack
+                // protection.
+                None => self.v.objects.get(h).map(|o| (o.auth().to_vec(), true)),
+            },
             handle::HT_NV_INDEX => self
                 .nv_index(h)
                 .map(|i| (i.auth.to_vec(), i.has(vtpm_wire::types::nv_attr::NO_DA))),

@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod dispatch;
 mod drtm;
 mod execute;
+pub mod keys;
 pub mod nv;
 pub mod objects;
 pub mod pcr;
@@ -83,6 +84,8 @@ pub(crate) struct Volatile {
     pub clock_safe_at: u64,
     /// All self tests passed since power-on.
     pub self_tested: bool,
+    /// platformPolicy (volatile: cleared by every TPM Reset).
+    pub platform_policy: state::HierarchyPolicy,
 }
 
 impl Volatile {
@@ -106,6 +109,7 @@ impl Volatile {
             clock_safe: true,
             clock_safe_at: 0,
             self_tested: false,
+            platform_policy: state::HierarchyPolicy::default(),
         }
     }
 }
@@ -136,6 +140,10 @@ pub struct Tpm {
     init_ms: u64,
     /// Platform time at which `nv.clock` was last brought up to date.
     clock_base_ms: u64,
+    /// Derived primary objects.
+    pub(crate) primary_cache: keys::primary::PrimaryCache,
+    /// Pre-generated RSA keys for ordinary objects.
+    pub(crate) rsa_pool: Option<std::sync::Arc<crypto::rsa::RsaKeyPool>>,
 }
 
 impl std::fmt::Debug for Tpm {
@@ -178,8 +186,21 @@ impl Tpm {
             prev_orderly: Orderly::Clear,
             init_ms: now,
             clock_base_ms: now,
+            primary_cache: keys::primary::PrimaryCache::default(),
+            rsa_pool: None,
         };
-        if fresh {
+        if tpm.nv.seeds_missing {
+            // A version-1 image: this TPM gets its primary seeds now.
+            let mut seeds = [[0u8; state::SEED_SIZE]; 3];
+            for seed in seeds.iter_mut() {
+                tpm.platform.fill_entropy(seed);
+            }
+            [tpm.nv.eps, tpm.nv.sps, tpm.nv.pps] = seeds;
+            seeds.zeroize();
+            tpm.nv.seeds_missing = false;
+            tpm.nv_dirty = true;
+        }
+        if tpm.nv_dirty {
             tpm.commit_nv()?;
         }
         Ok(tpm)
@@ -388,6 +409,44 @@ impl Tpm {
             RH_ENDORSEMENT => Some(&self.nv.eh_proof),
             RH_PLATFORM => Some(&self.nv.ph_proof),
             RH_NULL => Some(&self.v.null_proof),
+            _ => None,
+        }
+    }
+
+    /// Uses `pool` for the RSA keys of ordinary objects (TPM2_Create of an
+    /// RSA key of the pool's size takes a pre-generated key).
+    pub fn set_rsa_pool(&mut self, pool: Option<std::sync::Arc<crypto::rsa::RsaKeyPool>>) {
+        self.rsa_pool = pool;
+    }
+
+    /// The primary seed of a hierarchy. The null hierarchy's seed is
+    /// KDFa(SHA-512, nullProof, "NULL SEED", ∅, ∅, 512): both change at
+    /// every TPM Reset and nothing else.
+    pub(crate) fn primary_seed(&self, hierarchy: u32) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        use vtpm_wire::constants::handle::*;
+        let z = |s: &[u8]| zeroize::Zeroizing::new(s.to_vec());
+        match hierarchy {
+            RH_OWNER => Some(z(&self.nv.sps)),
+            RH_ENDORSEMENT => Some(z(&self.nv.eps)),
+            RH_PLATFORM => Some(z(&self.nv.pps)),
+            RH_NULL => Some(crypto::kdf::kdfa(
+                crypto::hash::HashAlg::Sha512,
+                &self.v.null_proof,
+                b"NULL SEED",
+                &[],
+                &[],
+                512,
+            )),
+            _ => None,
+        }
+    }
+
+    /// The key object at a transient or persistent handle.
+    pub(crate) fn object(&self, h: u32) -> Option<&keys::KeyObject> {
+        use vtpm_wire::constants::handle::*;
+        match handle_type(h) {
+            HT_TRANSIENT => self.v.objects.get(h).and_then(|o| o.key()),
+            HT_PERSISTENT => self.nv.persistent.get(&h),
             _ => None,
         }
     }

@@ -1,7 +1,8 @@
-//! Transient object slots. In this TPM they hold hash and event sequence
-//! objects; keys join them with the object commands.
+//! Transient object slots: keys and data objects, and hash, HMAC and event
+//! sequence objects.
 
 use crate::crypto::hash::{HashAlg, Hasher};
+use crate::keys::KeyObject;
 use vtpm_wire::Unmarshal;
 use vtpm_wire::codec::{Reader, Writer};
 use vtpm_wire::constants::handle::TRANSIENT_FIRST;
@@ -35,6 +36,8 @@ pub enum Object {
         /// authValue.
         auth: Zeroizing<Vec<u8>>,
     },
+    /// A key or data object.
+    Key(Box<KeyObject>),
 }
 
 impl Object {
@@ -42,6 +45,15 @@ impl Object {
     pub fn auth(&self) -> &[u8] {
         match self {
             Object::HashSequence { auth, .. } | Object::EventSequence { auth, .. } => auth,
+            Object::Key(k) => k.auth(),
+        }
+    }
+
+    /// The key object, if this is one.
+    pub fn key(&self) -> Option<&KeyObject> {
+        match self {
+            Object::Key(k) => Some(k),
+            _ => None,
         }
     }
 }
@@ -49,6 +61,7 @@ impl Object {
 /// Kind octets of a serialized object.
 const KIND_HASH_SEQUENCE: u8 = 1;
 const KIND_EVENT_SEQUENCE: u8 = 2;
+const KIND_KEY: u8 = 3;
 
 impl Object {
     /// Serializes the object (for saved contexts and the volatile state).
@@ -74,6 +87,10 @@ impl Object {
                 for h in hashers {
                     w.sized_u16(|w| w.bytes(&h.serialize()));
                 }
+            }
+            Object::Key(k) => {
+                w.u8(KIND_KEY);
+                k.write(w);
             }
         }
     }
@@ -113,6 +130,7 @@ impl Object {
                     auth: Zeroizing::new(auth.as_bytes().to_vec()),
                 })
             }
+            KIND_KEY => Some(Object::Key(Box::new(KeyObject::read(r).ok()?))),
             _ => None,
         }
     }

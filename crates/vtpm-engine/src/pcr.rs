@@ -197,3 +197,27 @@ impl Tpm {
         }
     }
 }
+
+impl Tpm {
+    /// The digest of the selected, allocated PCRs in selection order
+    /// (Part 1 "PCR digest": H(PCR[i] || PCR[j] || …)) for creation data,
+    /// quotes and PolicyPCR.
+    pub(crate) fn pcr_digest(
+        &self,
+        alg: HashAlg,
+        selection: &vtpm_wire::types::PcrSelectionList,
+    ) -> Vec<u8> {
+        let mut h = alg.hasher();
+        for sel in &selection.0 {
+            let Some(bank) = HashAlg::from_alg(sel.hash) else {
+                continue;
+            };
+            for n in sel.pcrs() {
+                if self.pcr_allocated(bank, n) {
+                    h.update(self.v.pcrs.get(bank, n));
+                }
+            }
+        }
+        h.finish()
+    }
+}

@@ -2,6 +2,7 @@
 //! serialization: every field is written by hand in a fixed order after a
 //! magic and a version, never by serde of in-memory structures.
 
+use crate::keys::KeyObject;
 use crate::nv::NvIndex;
 use crate::pcr::{PcrValues, STATE_SAVE_PCRS};
 use std::collections::BTreeMap;
@@ -12,8 +13,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// Magic at the start of an NV image.
 pub const NV_MAGIC: [u8; 4] = *b"VTNV";
-/// Current NV image version.
-pub const NV_VERSION: u16 = 1;
+/// Current NV image version. Version 1 (no primary seeds, hierarchy
+/// policies or persistent objects) is still read; its seeds are made at
+/// the next start.
+pub const NV_VERSION: u16 = 2;
+/// Size of the primary seeds (EPS, SPS, PPS and the null seed).
+pub const SEED_SIZE: usize = 64;
 /// Size of the hierarchy proofs.
 pub const PROOF_SIZE: usize = 32;
 
@@ -53,6 +58,15 @@ pub struct DaState {
     pub lockout_recovery: u32,
     /// failedTries.
     pub failed_tries: u32,
+}
+
+/// A hierarchy's authPolicy (TPM2_SetPrimaryPolicy).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct HierarchyPolicy {
+    /// hashAlg (TPM_ALG_NULL with an empty digest: no policy).
+    pub alg: u16,
+    /// authPolicy.
+    pub digest: Vec<u8>,
 }
 
 /// Volatile state saved by TPM2_Shutdown(STATE) for TPM2_Startup(STATE).
@@ -108,7 +122,37 @@ pub struct NvState {
     /// A volatile state kept by STORE_VOLATILE, used once at the next
     /// power-on.
     pub stored_volatile: Option<Zeroizing<Vec<u8>>>,
+    /// Endorsement primary seed.
+    pub eps: [u8; SEED_SIZE],
+    /// Storage primary seed.
+    pub sps: [u8; SEED_SIZE],
+    /// Platform primary seed.
+    pub pps: [u8; SEED_SIZE],
+    /// ownerPolicy.
+    pub owner_policy: HierarchyPolicy,
+    /// endorsementPolicy.
+    pub endorsement_policy: HierarchyPolicy,
+    /// lockoutPolicy.
+    pub lockout_policy: HierarchyPolicy,
+    /// disableClear (TPM2_ClearControl).
+    pub disable_clear: bool,
+    /// Persistent objects by handle (TPM2_EvictControl).
+    pub persistent: BTreeMap<u32, KeyObject>,
+    /// Read from a version-1 image, which had no seeds: they are made at
+    /// the next start (not written).
+    pub seeds_missing: bool,
 }
+
+impl PartialEq for KeyObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.public == other.public
+            && self.sensitive == other.sensitive
+            && self.qualified_name == other.qualified_name
+            && self.hierarchy == other.hierarchy
+    }
+}
+
+impl Eq for KeyObject {}
 
 impl Drop for NvState {
     fn drop(&mut self) {
@@ -118,6 +162,9 @@ impl Drop for NvState {
         self.owner_auth.zeroize();
         self.endorsement_auth.zeroize();
         self.lockout_auth.zeroize();
+        self.eps.zeroize();
+        self.sps.zeroize();
+        self.pps.zeroize();
     }
 }
 
@@ -143,6 +190,10 @@ impl NvState {
         for proof in p.iter_mut() {
             entropy(proof);
         }
+        let mut seeds = [[0u8; SEED_SIZE]; 3];
+        for seed in seeds.iter_mut() {
+            entropy(seed);
+        }
         NvState {
             eh_proof: p[0],
             sh_proof: p[1],
@@ -165,6 +216,15 @@ impl NvState {
             saved: None,
             nv_indices: BTreeMap::new(),
             stored_volatile: None,
+            eps: seeds[0],
+            sps: seeds[1],
+            pps: seeds[2],
+            owner_policy: HierarchyPolicy::default(),
+            endorsement_policy: HierarchyPolicy::default(),
+            lockout_policy: HierarchyPolicy::default(),
+            disable_clear: false,
+            persistent: BTreeMap::new(),
+            seeds_missing: false,
         }
     }
 
@@ -217,6 +277,24 @@ impl NvState {
                 w.bytes(v);
             }
         }
+        // Version 2.
+        w.bytes(&self.eps);
+        w.bytes(&self.sps);
+        w.bytes(&self.pps);
+        for p in [
+            &self.owner_policy,
+            &self.endorsement_policy,
+            &self.lockout_policy,
+        ] {
+            w.u16(p.alg);
+            w.sized_u16(|w| w.bytes(&p.digest));
+        }
+        w.u8(u8::from(self.disable_clear));
+        w.u32(u32::try_from(self.persistent.len()).unwrap_or(u32::MAX));
+        for (h, o) in &self.persistent {
+            w.u32(*h);
+            o.write(&mut w);
+        }
         w.into_vec()
     }
 
@@ -227,7 +305,7 @@ impl NvState {
             return Err(StateError::Magic);
         }
         let version = r.u16()?;
-        if version != NV_VERSION {
+        if version != NV_VERSION && version != 1 {
             return Err(StateError::Version(version));
         }
         let eh_proof = r.array()?;
@@ -288,8 +366,38 @@ impl NvState {
             }
             _ => return Err(WireError::Value.into()),
         };
+        let mut seeds = [[0u8; SEED_SIZE]; 3];
+        let mut policies = [
+            HierarchyPolicy::default(),
+            HierarchyPolicy::default(),
+            HierarchyPolicy::default(),
+        ];
+        let mut disable_clear = false;
+        let mut persistent = BTreeMap::new();
+        if version >= 2 {
+            for seed in seeds.iter_mut() {
+                *seed = r.array()?;
+            }
+            for p in policies.iter_mut() {
+                p.alg = r.u16()?;
+                let n = usize::from(r.u16()?);
+                if n > profile::MAX_DIGEST_SIZE {
+                    return Err(WireError::Size.into());
+                }
+                p.digest = r.take(n)?.to_vec();
+            }
+            disable_clear = read_bool(&mut r)?;
+            for _ in 0..r.u32()? {
+                let h = r.u32()?;
+                let o = KeyObject::read(&mut r)?;
+                if persistent.insert(h, o).is_some() {
+                    return Err(WireError::Value.into());
+                }
+            }
+        }
         r.finish()?;
         let mut auths = auths.into_iter();
+        let [owner_policy, endorsement_policy, lockout_policy] = policies;
         Ok(NvState {
             eh_proof,
             sh_proof,
@@ -307,6 +415,15 @@ impl NvState {
             saved,
             nv_indices,
             stored_volatile,
+            eps: seeds[0],
+            sps: seeds[1],
+            pps: seeds[2],
+            owner_policy,
+            endorsement_policy,
+            lockout_policy,
+            disable_clear,
+            persistent,
+            seeds_missing: version < 2,
         })
     }
 }
@@ -378,6 +495,7 @@ mod tests {
         assert_eq!(NvState::from_bytes(&bad_magic), Err(StateError::Magic));
         let mut newer = bytes;
         newer[5] = 99;
+        newer[4] = 0;
         assert_eq!(NvState::from_bytes(&newer), Err(StateError::Version(99)));
     }
 }

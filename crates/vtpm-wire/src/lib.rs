@@ -21,6 +21,7 @@
 
 pub mod codec;
 pub mod constants;
+pub mod object;
 pub mod profile;
 pub mod rc;
 pub mod types;

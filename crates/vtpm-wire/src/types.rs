@@ -736,9 +736,20 @@ pub enum PublicParms {
     },
 }
 
-impl Unmarshal for PublicParms {
-    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        match AlgId(r.u16()?) {
+impl PublicParms {
+    /// The object type (TPMI_ALG_PUBLIC) these parameters belong to.
+    pub fn type_alg(&self) -> AlgId {
+        match self {
+            PublicParms::KeyedHash { .. } => AlgId::KEYEDHASH,
+            PublicParms::SymCipher { .. } => AlgId::SYMCIPHER,
+            PublicParms::Rsa { .. } => AlgId::RSA,
+            PublicParms::Ecc { .. } => AlgId::ECC,
+        }
+    }
+
+    /// Reads TPMU_PUBLIC_PARMS selected by `alg` (a TPMI_ALG_PUBLIC).
+    pub fn read_body(alg: AlgId, r: &mut Reader<'_>) -> Result<Self, WireError> {
+        match alg {
             AlgId::KEYEDHASH => Ok(PublicParms::KeyedHash {
                 scheme: Scheme::read_keyedhash(r)?,
             }),
@@ -778,26 +789,18 @@ impl Unmarshal for PublicParms {
             _ => Err(WireError::Type),
         }
     }
-}
 
-impl Marshal for PublicParms {
-    fn marshal(&self, w: &mut Writer) {
+    /// Writes TPMU_PUBLIC_PARMS without the selector.
+    pub fn marshal_body(&self, w: &mut Writer) {
         match self {
-            PublicParms::KeyedHash { scheme } => {
-                w.write(&AlgId::KEYEDHASH);
-                w.write(scheme);
-            }
-            PublicParms::SymCipher { sym } => {
-                w.write(&AlgId::SYMCIPHER);
-                w.write(sym);
-            }
+            PublicParms::KeyedHash { scheme } => w.write(scheme),
+            PublicParms::SymCipher { sym } => w.write(sym),
             PublicParms::Rsa {
                 symmetric,
                 scheme,
                 key_bits,
                 exponent,
             } => {
-                w.write(&AlgId::RSA);
                 w.write(symmetric);
                 w.write(scheme);
                 w.u16(*key_bits);
@@ -809,13 +812,26 @@ impl Marshal for PublicParms {
                 curve,
                 kdf,
             } => {
-                w.write(&AlgId::ECC);
                 w.write(symmetric);
                 w.write(scheme);
                 w.write(curve);
                 w.write(kdf);
             }
         }
+    }
+}
+
+impl Unmarshal for PublicParms {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let alg = AlgId(r.u16()?);
+        Self::read_body(alg, r)
+    }
+}
+
+impl Marshal for PublicParms {
+    fn marshal(&self, w: &mut Writer) {
+        w.write(&self.type_alg());
+        self.marshal_body(w);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod context;
 pub mod hierarchy;
 pub mod nv;
+pub mod object;
 pub mod pcr;
 pub mod random;
 pub mod sequence;
@@ -65,6 +66,22 @@ const OBJECT_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Object,
     auth: AuthRole::User,
 };
+const OBJECT: HandleSpec = HandleSpec {
+    kind: HandleKind::Object,
+    auth: AuthRole::None,
+};
+const OBJECT_ADMIN: HandleSpec = HandleSpec {
+    kind: HandleKind::Object,
+    auth: AuthRole::Admin,
+};
+const HIERARCHY_PLUS_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::HierarchyPlus,
+    auth: AuthRole::User,
+};
+const PARENT_PLUS_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::ParentPlus,
+    auth: AuthRole::User,
+};
 
 const fn def(
     cc: Cc,
@@ -85,6 +102,13 @@ const fn def(
 /// Every implemented command, sorted by command code. Anything else
 /// answers TPM_RC_COMMAND_CODE.
 pub static TABLE: &[CommandDef] = &[
+    def(
+        Cc::EvictControl,
+        &[PROVISION_USER, OBJECT],
+        false,
+        attr::NV,
+        run::<context::evict_control::EvictControl>,
+    ),
     def(
         Cc::HierarchyControl,
         &[HIERARCHY_USER],
@@ -119,6 +143,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NV,
         run::<pcr::pcr_allocate::PcrAllocate>,
+    ),
+    def(
+        Cc::CreatePrimary,
+        &[HIERARCHY_PLUS_USER],
+        true,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<hierarchy::create_primary::CreatePrimary>,
     ),
     def(
         Cc::NV_Write,
@@ -191,6 +222,20 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_read::NvRead>,
     ),
     def(
+        Cc::Create,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::create::Create>,
+    ),
+    def(
+        Cc::Load,
+        &[OBJECT_USER],
+        true,
+        attr::DECRYPT,
+        run::<object::load::Load>,
+    ),
+    def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
@@ -224,6 +269,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::ENCRYPT,
         run::<nv::nv_read_public::NvReadPublic>,
+    ),
+    def(
+        Cc::ReadPublic,
+        &[OBJECT],
+        false,
+        attr::ENCRYPT,
+        run::<object::read_public::ReadPublic>,
     ),
     def(
         Cc::StartAuthSession,
@@ -295,5 +347,12 @@ pub static TABLE: &[CommandDef] = &[
         false,
         0,
         run::<capability::test_parms::TestParms>,
+    ),
+    def(
+        Cc::CreateLoaded,
+        &[PARENT_PLUS_USER],
+        true,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::create_loaded::CreateLoaded>,
     ),
 ];

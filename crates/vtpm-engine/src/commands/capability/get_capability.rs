@@ -159,8 +159,12 @@ impl Tpm {
                 n(profile::MAX_ACTIVE_SESSIONS - self.v.sessions.count()),
             ),
             (Pt::HR_TRANSIENT_AVAIL, n(self.v.objects.available())),
-            (Pt::HR_PERSISTENT, 0),
-            (Pt::HR_PERSISTENT_AVAIL, 7),
+            (Pt::HR_PERSISTENT, n(self.nv.persistent.len())),
+            (
+                Pt::HR_PERSISTENT_AVAIL,
+                n(crate::commands::context::evict_control::MAX_PERSISTENT
+                    .saturating_sub(self.nv.persistent.len())),
+            ),
             (Pt::NV_COUNTERS, 0),
             (Pt::NV_COUNTERS_AVAIL, 0),
             (Pt::ALGORITHM_SET, 0),
@@ -268,8 +272,7 @@ impl Tpm {
                     .map(|h| ((h & 0x00FF_FFFF) | 0x0300_0000, h))
                     .collect());
             }
-            // No persistent objects yet.
-            handle::HT_PERSISTENT => Vec::new(),
+            handle::HT_PERSISTENT => self.nv.persistent.keys().copied().collect(),
             _ => return Err(TpmRc::HANDLE.with_parameter(2)),
         };
         // The list stays within the requested handle type.

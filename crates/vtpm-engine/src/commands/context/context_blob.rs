@@ -162,3 +162,7 @@ impl Tpm {
 
 /// Sequence objects save with this savedHandle.
 pub(crate) const SAVED_SEQUENCE: u32 = 0x8000_0001;
+/// savedHandle of a saved key or data object.
+pub(crate) const SAVED_OBJECT: u32 = 0x8000_0000;
+/// savedHandle of a saved object with stClear.
+pub(crate) const SAVED_ST_CLEAR: u32 = 0x8000_0002;

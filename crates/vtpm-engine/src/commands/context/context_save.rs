@@ -1,6 +1,6 @@
 //! TPM2_ContextSave (Part 3 §28.2).
 
-use super::context_blob::{SAVED_SEQUENCE, Saved, sensitive};
+use super::context_blob::{SAVED_OBJECT, SAVED_SEQUENCE, SAVED_ST_CLEAR, Saved, sensitive};
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
 use vtpm_wire::constants::handle;
@@ -24,10 +24,24 @@ impl Command for ContextSave {
     fn action(tpm: &mut Tpm, call: &Call, _in: (), out: &mut Output) -> Result<(), TpmRc> {
         let h = call.handles[0];
         let sequence = tpm.v.context_counter;
+        // Sequence objects and sessions belong to the null hierarchy, keys
+        // to their own.
+        let mut hierarchy = handle::RH_NULL;
         let (saved_handle, what) = match handle::handle_type(h) {
             handle::HT_TRANSIENT => {
                 let copy = tpm.v.objects.get(h).ok_or(TpmRc::REFERENCE_H0)?.clone();
-                (SAVED_SEQUENCE, Saved::Object(copy))
+                let saved = match copy.key() {
+                    Some(k) => {
+                        hierarchy = k.hierarchy;
+                        if k.has(vtpm_wire::object::object_attr::ST_CLEAR) {
+                            SAVED_ST_CLEAR
+                        } else {
+                            SAVED_OBJECT
+                        }
+                    }
+                    None => SAVED_SEQUENCE,
+                };
+                (saved, Saved::Object(copy))
             }
             _ => {
                 // Saving a session would leave the oldest saved session too
@@ -43,8 +57,6 @@ impl Command for ContextSave {
                 (h, Saved::Session)
             }
         };
-        // Sequence objects and sessions belong to the null hierarchy.
-        let hierarchy = handle::RH_NULL;
         let blob = tpm.seal_context(
             hierarchy,
             sequence,

@@ -3,4 +3,5 @@
 mod context_blob;
 pub mod context_load;
 pub mod context_save;
+pub mod evict_control;
 pub mod flush_context;

@@ -53,7 +53,7 @@ impl Command for SequenceUpdate {
                 }
                 Ok(())
             }
-            None => Err(TpmRc::MODE.with_handle(1)),
+            Some(Object::Key(_)) | None => Err(TpmRc::MODE.with_handle(1)),
         }
     }
 }
