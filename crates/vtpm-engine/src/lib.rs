@@ -42,6 +42,25 @@ use zeroize::Zeroize;
 
 pub use platform::{MemoryPlatform, NvError, Platform};
 
+/// The process's RSA key pool, given to every TPM created after it is set.
+static PROCESS_RSA_POOL: std::sync::Mutex<Option<std::sync::Arc<crypto::rsa::RsaKeyPool>>> =
+    std::sync::Mutex::new(None);
+
+/// Sets up one pool of `size` pre-generated RSA-2048 keys for this process
+/// (0: none). Every [`Tpm`] created afterwards takes ordinary RSA-2048 keys
+/// from it; a background thread refills it after use and sleeps while it is
+/// full.
+pub fn set_process_rsa_pool(size: usize) {
+    let pool = (size > 0).then(|| crypto::rsa::RsaKeyPool::new(2048, size));
+    if let Ok(mut p) = PROCESS_RSA_POOL.lock() {
+        *p = pool;
+    }
+}
+
+fn process_rsa_pool() -> Option<std::sync::Arc<crypto::rsa::RsaKeyPool>> {
+    PROCESS_RSA_POOL.lock().ok().and_then(|p| p.clone())
+}
+
 /// Interval (ms) at which Clock is written to NV (TPM_PT_CLOCK_UPDATE).
 pub const CLOCK_UPDATE_MS: u64 = 1 << 12;
 
@@ -187,7 +206,7 @@ impl Tpm {
             init_ms: now,
             clock_base_ms: now,
             primary_cache: keys::primary::PrimaryCache::default(),
-            rsa_pool: None,
+            rsa_pool: process_rsa_pool(),
         };
         if tpm.nv.seeds_missing {
             // A version-1 image: this TPM gets its primary seeds now.

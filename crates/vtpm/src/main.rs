@@ -40,6 +40,12 @@ use vtpm_engine::{MemoryPlatform, Tpm};
 )]
 struct Cli {
     /// How much to log (to stderr).
+    /// Pre-generate this many RSA-2048 keys in a background thread, so that
+    /// TPM2_Create of an RSA-2048 key answers at once (each key is used
+    /// once, then replaced; a full pool uses no CPU). 0 disables the pool.
+    #[arg(long, value_name = "N", default_value_t = 2, global = true)]
+    rsa_pool: usize,
+
     #[arg(long, value_enum, default_value_t = LogLevel::Info, global = true)]
     log_level: LogLevel,
 
@@ -331,6 +337,9 @@ fn main() -> std::process::ExitCode {
         return code;
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_) | Command::VhostUser(_)) {
+        vtpm_engine::set_process_rsa_pool(cli.rsa_pool);
+    }
     // Reached only with a global option first (`vtpm --log-level … socket`);
     // these commands set up their own logging (`--log`).
     match &cli.command {

@@ -39,6 +39,8 @@ See docs/swtpm-compat.md for every option.
 
 /// Runs `vtpm socket` with its arguments (after `socket`).
 pub fn main(args: &[OsString]) -> ExitCode {
+    // Like `vtpm serve`: two pre-generated RSA-2048 keys.
+    vtpm_engine::set_process_rsa_pool(2);
     let command = match swtpm_cli::parse_socket(args) {
         Ok(c) => c,
         Err(e) => {
