@@ -1,6 +1,7 @@
 //! Cryptographic primitives used by the engine, over RustCrypto.
 
 pub mod drbg;
+pub mod ecc;
 pub mod hash;
 pub mod kdf;
 pub mod self_test;
