@@ -1315,7 +1315,24 @@ mod tests {
             Some(RsaError::InvalidExponent)
         );
         assert!(RsaKey::from_prime(&n, 3, &p).is_err());
-        // p = n / 3 style unbalanced factors: 3 × (a 2046-bit odd number).
+        // Unbalanced factors: 3 × (a 2046-bit odd number).
+        let mut x = BoxedUint::from_be_slice_vartime(&n)
+            .wrapping_shr(2)
+            .to_be_bytes()
+            .into_vec();
+        *x.last_mut().unwrap() |= 1;
+        let x = BoxedUint::from_be_slice_vartime(&x);
+        let unbalanced =
+            crypto_bigint::ConcatenatingMul::concatenating_mul(&x, &BoxedUint::from(3u64));
+        let unbalanced = unbalanced.to_be_bytes_trimmed_vartime();
+        assert_eq!(unbalanced.len(), 256);
+        for factor in [&[3u8][..], &x.to_be_bytes_trimmed_vartime()[..]] {
+            assert_eq!(
+                RsaKey::from_prime(&unbalanced, 0, factor).err(),
+                Some(RsaError::InvalidPrime)
+            );
+        }
+        // An even modulus.
         let mut even_n = n.clone();
         *even_n.last_mut().unwrap() &= 0xfe;
         assert!(RsaKey::from_prime(&even_n, 0, &p).is_err());
