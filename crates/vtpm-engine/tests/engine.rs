@@ -176,7 +176,8 @@ fn malformed_headers_get_the_spec_codes() {
     assert_eq!(
         rc(&t.execute(
             0,
-            &command(cc::CREATE_PRIMARY, &[RH_OWNER], Some(&[b""]), &[])
+            // TPM2_FieldUpgradeStart: not implemented.
+            &command(0x0000_012F, &[RH_PLATFORM], Some(&[b""]), &[])
         )),
         0x143
     );
