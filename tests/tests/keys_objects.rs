@@ -32,13 +32,29 @@ fn serve(protocol: Protocol, state: &StateDir) -> Server {
     server
 }
 
+/// Runs a tool, then flushes the transient objects it left loaded (there
+/// is no resource manager between tpm2-tools and a simulator).
+fn ok_flush<I, S>(server: &Server, tool: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = server.ok(tool, args);
+    server.ok("tpm2_flushcontext", ["-t"]);
+    out
+}
+
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
 /// The public key of a loaded object as PEM (`tpm2_readpublic -f pem`).
 fn public_pem(server: &Server, ctx: &str, out: &Path) -> String {
-    server.ok("tpm2_readpublic", ["-c", ctx, "-f", "pem", "-o", &p(out)]);
+    ok_flush(
+        server,
+        "tpm2_readpublic",
+        ["-c", ctx, "-f", "pem", "-o", &p(out)],
+    );
     std::fs::read_to_string(out).unwrap()
 }
 
@@ -46,10 +62,12 @@ fn public_pem(server: &Server, ctx: &str, out: &Path) -> String {
 /// context is left in `ctx`. Returns the public key as PEM.
 fn primary(server: &Server, dir: &Path, hierarchy: &str, alg: &str, tag: &str) -> String {
     let ctx = p(&dir.join(format!("{tag}.ctx")));
-    server.ok("tpm2_createprimary", ["-C", hierarchy, "-G", alg, "-c", &ctx]);
-    let pem = public_pem(server, &ctx, &dir.join(format!("{tag}.pem")));
-    server.ok("tpm2_flushcontext", ["-t"]);
-    pem
+    ok_flush(
+        server,
+        "tpm2_createprimary",
+        ["-C", hierarchy, "-G", alg, "-c", &ctx],
+    );
+    public_pem(server, &ctx, &dir.join(format!("{tag}.pem")))
 }
 
 /// OpenSSL's view of a PEM public key: `openssl pkey -pubin -text`.
@@ -95,16 +113,17 @@ fn primary_keys_survive_restart(protocol: Protocol) {
     }
     // Different hierarchies have different seeds.
     assert_ne!(first[0].2, first[2].2, "owner and endorsement RSA keys");
-    // A unique field in the template changes the key.
+    // A unique field in the template changes the key (tpm2-tools reads a
+    // TPMU_PUBLIC_ID with little-endian sizes: x, then y).
     let u = dir.join("unique.dat");
-    std::fs::write(&u, b"some unique bytes").unwrap();
+    std::fs::write(&u, [&[4u8, 0][..], b"abcd", &[4, 0], b"efgh"].concat()).unwrap();
     let ctx = p(&dir.join("u.ctx"));
-    server.ok(
+    ok_flush(
+        &server,
         "tpm2_createprimary",
         ["-C", "o", "-G", "ecc256", "-u", &p(&u), "-c", &ctx],
     );
     let with_unique = public_pem(&server, &ctx, &dir.join("u.pem"));
-    server.ok("tpm2_flushcontext", ["-t"]);
     assert_ne!(with_unique, first[1].2, "unique data must change the key");
 
     let status = server.terminate(EXIT_TIMEOUT);
@@ -138,7 +157,7 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
     let dir = state.path().to_path_buf();
     let server = serve(protocol, &state);
     let prim = p(&dir.join("prim.ctx"));
-    server.ok("tpm2_createprimary", ["-C", "o", "-c", &prim]);
+    ok_flush(&server, "tpm2_createprimary", ["-C", "o", "-c", &prim]);
     let secret = dir.join("secret.bin");
     std::fs::write(&secret, b"a sealed secret").unwrap();
     let cases: &[(&str, &[&str])] = &[
@@ -151,31 +170,48 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
         ("aes256", &["-G", "aes256cfb"]),
         ("hmac", &["-G", "hmac"]),
         ("sealed", &["-i", "SECRET"]),
-        ("storage", &["-G", "rsa2048", "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt"]),
+        (
+            "storage",
+            &[
+                "-G",
+                "rsa2048",
+                "-a",
+                "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt",
+            ],
+        ),
     ];
     for (tag, args) in cases {
         let pubf = dir.join(format!("{tag}.pub"));
         let privf = dir.join(format!("{tag}.priv"));
         let mut a: Vec<String> = vec!["-C".into(), prim.clone()];
         for x in *args {
-            a.push(if *x == "SECRET" { p(&secret) } else { x.to_string() });
+            a.push(if *x == "SECRET" {
+                p(&secret)
+            } else {
+                x.to_string()
+            });
         }
         a.extend(["-u".into(), p(&pubf), "-r".into(), p(&privf)]);
-        server.ok("tpm2_create", &a);
+        ok_flush(&server, "tpm2_create", &a);
         let ctx = p(&dir.join(format!("{tag}.ctx")));
-        let out = server.ok(
+        let out = ok_flush(
+            &server,
             "tpm2_load",
             ["-C", &prim, "-u", &p(&pubf), "-r", &p(&privf), "-c", &ctx],
         );
         let name = yaml_value(&out, "name").unwrap_or_else(|| panic!("{tag}: {out}"));
         assert_name(&pubf, name.trim());
         // ReadPublic reports the same Name.
-        let rp = server.ok("tpm2_readpublic", ["-c", &ctx]);
-        assert_eq!(yaml_value(&rp, "name").map(str::trim), Some(name.trim()), "{tag}");
+        let rp = ok_flush(&server, "tpm2_readpublic", ["-c", &ctx]);
+        assert_eq!(
+            yaml_value(&rp, "name").map(str::trim),
+            Some(name.trim()),
+            "{tag}"
+        );
     }
     // A private area loaded under another parent fails its integrity check.
     let other = p(&dir.join("other.ctx"));
-    server.ok("tpm2_createprimary", ["-C", "e", "-c", &other]);
+    ok_flush(&server, "tpm2_createprimary", ["-C", "e", "-c", &other]);
     let r = server.fails(
         "tpm2_load",
         [
@@ -189,7 +225,10 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
             &p(&dir.join("x.ctx")),
         ],
     );
-    assert!(r.stderr.contains("0x19f") || r.stderr.to_lowercase().contains("integrity"), "{r}");
+    assert!(
+        r.stderr.contains("0x19f") || r.stderr.to_lowercase().contains("integrity"),
+        "{r}"
+    );
     // A modified private area is refused too.
     let mut priv_bytes = std::fs::read(dir.join("ecc256.priv")).unwrap();
     let last = priv_bytes.len() - 1;
@@ -215,14 +254,32 @@ fn persistent_objects_survive_sigkill(protocol: Protocol) {
     let dir = state.path().to_path_buf();
     let mut server = serve(protocol, &state);
     let prim = p(&dir.join("prim.ctx"));
-    server.ok("tpm2_createprimary", ["-C", "o", "-G", "ecc256", "-c", &prim]);
-    server.ok("tpm2_evictcontrol", ["-C", "o", "-c", &prim, "0x81000001"]);
+    ok_flush(
+        &server,
+        "tpm2_createprimary",
+        ["-C", "o", "-G", "ecc256", "-c", &prim],
+    );
+    ok_flush(
+        &server,
+        "tpm2_evictcontrol",
+        ["-C", "o", "-c", &prim, "0x81000001"],
+    );
     let before = public_pem(&server, "0x81000001", &dir.join("before.pem"));
     // A child under the persistent parent.
     let (pubf, privf) = (p(&dir.join("k.pub")), p(&dir.join("k.priv")));
-    server.ok(
+    ok_flush(
+        &server,
         "tpm2_create",
-        ["-C", "0x81000001", "-G", "rsa2048", "-u", &pubf, "-r", &privf],
+        [
+            "-C",
+            "0x81000001",
+            "-G",
+            "rsa2048",
+            "-u",
+            &pubf,
+            "-r",
+            &privf,
+        ],
     );
     // The platform range is the platform's; the handle is taken.
     server.fails("tpm2_evictcontrol", ["-C", "o", "-c", &prim, "0x81800001"]);
@@ -232,9 +289,16 @@ fn persistent_objects_survive_sigkill(protocol: Protocol) {
     let mut server = serve(protocol, &state);
     let handles = server.ok("tpm2_getcap", ["handles-persistent"]);
     assert!(handles.contains("0x81000001"), "{handles}");
-    assert_eq!(public_pem(&server, "0x81000001", &dir.join("after.pem")), before);
+    assert_eq!(
+        public_pem(&server, "0x81000001", &dir.join("after.pem")),
+        before
+    );
     let ctx = p(&dir.join("k.ctx"));
-    server.ok("tpm2_load", ["-C", "0x81000001", "-u", &pubf, "-r", &privf, "-c", &ctx]);
+    ok_flush(
+        &server,
+        "tpm2_load",
+        ["-C", "0x81000001", "-u", &pubf, "-r", &privf, "-c", &ctx],
+    );
     // Evicting removes it, durably.
     server.ok("tpm2_evictcontrol", ["-C", "o", "-c", "0x81000001"]);
     server.sigkill();
@@ -247,19 +311,19 @@ fn contexts_save_and_load(protocol: Protocol) {
     let state = StateDir::new("contexts");
     let dir = state.path().to_path_buf();
     let server = serve(protocol, &state);
-    // tpm2-tools keeps every object as a saved context (ContextSave,
-    // FlushContext) and loads it again for each use (ContextLoad).
+    // tpm2-tools keeps every object as a saved context file (ContextSave)
+    // and loads it again for each use (ContextLoad).
     let prim = p(&dir.join("prim.ctx"));
-    server.ok("tpm2_createprimary", ["-C", "o", "-c", &prim]);
+    ok_flush(&server, "tpm2_createprimary", ["-C", "o", "-c", &prim]);
     let transient = server.ok("tpm2_getcap", ["handles-transient"]);
-    assert!(!transient.contains("0x80"), "tools flush after saving: {transient}");
+    assert!(!transient.contains("0x80"), "flushed: {transient}");
     let a = public_pem(&server, &prim, &dir.join("a.pem"));
     let b = public_pem(&server, &prim, &dir.join("b.pem"));
     assert_eq!(a, b);
-    // A modified context blob is refused.
+    // A modified context blob is refused (tpm2-tools' file: magic,
+    // version, hierarchy, savedHandle, sequence, then the TPM2B blob).
     let mut blob = std::fs::read(&prim).unwrap();
-    let last = blob.len() - 1;
-    blob[last] ^= 0x40;
+    blob[40] ^= 0x40;
     let bad = dir.join("bad.ctx");
     std::fs::write(&bad, &blob).unwrap();
     server.fails("tpm2_readpublic", ["-c", &p(&bad)]);

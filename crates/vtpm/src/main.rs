@@ -338,6 +338,12 @@ fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     if matches!(cli.command, Command::Serve(_) | Command::VhostUser(_)) {
+        // Threads inherit the signal mask: block SIGTERM/SIGINT before the
+        // pool's thread starts, so that only the signal thread takes them.
+        if let Err(e) = signals::block_termination_signals() {
+            eprintln!("vtpm: blocking SIGTERM / SIGINT: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
         vtpm_engine::set_process_rsa_pool(cli.rsa_pool);
     }
     // Reached only with a global option first (`vtpm --log-level … socket`);

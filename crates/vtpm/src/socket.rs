@@ -39,8 +39,6 @@ See docs/swtpm-compat.md for every option.
 
 /// Runs `vtpm socket` with its arguments (after `socket`).
 pub fn main(args: &[OsString]) -> ExitCode {
-    // Like `vtpm serve`: two pre-generated RSA-2048 keys.
-    vtpm_engine::set_process_rsa_pool(2);
     let command = match swtpm_cli::parse_socket(args) {
         Ok(c) => c,
         Err(e) => {
@@ -117,6 +115,8 @@ fn run(config: &SocketConfig) -> Result<(), CliError> {
     // Before any thread exists, so that all inherit the blocked mask.
     let blocked = signals::block_termination_signals()
         .map_err(|e| CliError(format!("blocking SIGTERM / SIGINT: {e}")))?;
+    // Like `vtpm serve`: two pre-generated RSA-2048 keys.
+    vtpm_engine::set_process_rsa_pool(2);
 
     let key = swtpm_cli::read_key(&config.key, "--key")?;
     let blob_key = match &config.migration_key {
