@@ -96,10 +96,12 @@ pub struct BenchConfig {
     pub warmup: usize,
     /// swtpm: a new data connection per command, like tcti-swtpm.
     pub reconnect: bool,
+    /// Measure the key commands instead (`--keys`).
+    pub keys: bool,
 }
 
 /// A connection able to carry TPM commands.
-trait Transport {
+pub(crate) trait Transport {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>>;
 }
 
@@ -206,14 +208,14 @@ impl Transport for Mssim {
     }
 }
 
-fn be_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn be_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(u32::MAX, u32::from_be_bytes)
 }
 
 /// A TPM command: tag, size and code, then `body`.
-fn command(tag: u16, cc: u32, body: &[u8]) -> Vec<u8> {
+pub(crate) fn command(tag: u16, cc: u32, body: &[u8]) -> Vec<u8> {
     let size = u32::try_from(10 + body.len()).unwrap_or(u32::MAX);
     let mut c = Vec::with_capacity(10 + body.len());
     c.extend_from_slice(&tag.to_be_bytes());
@@ -239,7 +241,7 @@ fn get_random(n: u16) -> Vec<u8> {
 
 /// The authorization area of one password session (TPM_RS_PW) with the
 /// empty password, size field first.
-fn empty_password_session(body: &mut Vec<u8>) {
+pub(crate) fn empty_password_session(body: &mut Vec<u8>) {
     body.extend_from_slice(&9u32.to_be_bytes()); // authorizationSize
     body.extend_from_slice(&0x4000_0009u32.to_be_bytes()); // TPM_RS_PW
     body.extend_from_slice(&[0, 0]); // nonceCaller
@@ -330,7 +332,7 @@ fn hash_1k() -> Vec<u8> {
 }
 
 /// The response code of a response.
-fn rc(rsp: &[u8]) -> u32 {
+pub(crate) fn rc(rsp: &[u8]) -> u32 {
     be_u32(rsp, 6)
 }
 
@@ -391,6 +393,10 @@ pub fn run(config: &BenchConfig) -> Result<()> {
     match rc(&rsp) {
         0 | RC_INITIALIZE => {}
         other => bail!("TPM2_Startup(CLEAR) answered TPM_RC {other:#x}"),
+    }
+
+    if config.keys {
+        return crate::bench_keys::run(config, t.as_mut());
     }
 
     // The NV_Write benchmark's index; one left by an earlier run is fine.

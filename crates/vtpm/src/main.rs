@@ -6,6 +6,7 @@
 //! * `vtpm bench` measures command latency of any server speaking either.
 
 mod bench;
+mod bench_keys;
 mod server;
 mod setup;
 mod signals;
@@ -225,6 +226,11 @@ struct BenchArgs {
     #[arg(long)]
     reconnect: bool,
 
+    /// Measure the key commands instead: CreatePrimary, Create, Load, Sign
+    /// and RSA_Decrypt (milliseconds; --iterations caps the slow ones at 20).
+    #[arg(long)]
+    keys: bool,
+
     /// Instead of benchmarking, wait until the server answers a
     /// GetRandom (whatever the response code) and print how long that
     /// took.
@@ -376,6 +382,7 @@ fn main() -> std::process::ExitCode {
                     iterations: a.iterations,
                     warmup: a.warmup,
                     reconnect: a.reconnect,
+                    keys: a.keys,
                 })
             }
         }
