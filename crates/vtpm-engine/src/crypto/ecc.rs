@@ -8,7 +8,7 @@
 //! (leading zeros stripped), never longer ones.
 //!
 //! Deterministic scalar derivation for primary keys is part of vtpm's
-//! compatibility contract and is described in docs/primary-keys-ecc.md:
+//! compatibility contract and is described in docs/primary-keys.md:
 //! read `size() + 8` bytes `c` from the stream, `d = (c mod (n − 1)) + 1`
 //! (FIPS 186-5 §A.2.1, "extra random bits"). Nothing in that derivation may
 //! change.
@@ -301,7 +301,7 @@ fn scalar_from_extra_bits(curve: Curve, c: &[u8]) -> Result<EccKey, EccError> {
 impl EccKey {
     /// The deterministic key for a primary object: reads `size() + 8` bytes
     /// `c` (big-endian) from `fill` and uses `d = (c mod (n − 1)) + 1`
-    /// (FIPS 186-5 §A.2.1; docs/primary-keys-ecc.md). Part of the
+    /// (FIPS 186-5 §A.2.1; docs/primary-keys.md). Part of the
     /// compatibility contract: never change it.
     pub fn derive(curve: Curve, fill: &mut dyn FnMut(&mut [u8])) -> Result<EccKey, EccError> {
         let mut c = Zeroizing::new(vec![0u8; curve.size() + EXTRA_BYTES]);
@@ -509,7 +509,7 @@ mod tests {
     }
 
     /// GOLDEN VECTORS. These pin the derivation of primary ECC keys
-    /// (docs/primary-keys-ecc.md) and MUST NEVER CHANGE: a change moves
+    /// (docs/primary-keys.md) and MUST NEVER CHANGE: a change moves
     /// every primary ECC key (EKs, SRKs) of every existing vTPM.
     /// Computed independently with Python (hmac, hashlib and the
     /// `cryptography` package): c = the first size()+8 bytes of
