@@ -604,3 +604,87 @@ impl Unmarshal for Template {
         Tpm2bPublic::unmarshal(r).map(|p| Template(p.0))
     }
 }
+
+/// TPMS_ALGORITHM_DETAIL_ECC (TPM2_ECC_Parameters): a curve's parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlgorithmDetailEcc {
+    /// curveID.
+    pub curve_id: crate::constants::EccCurve,
+    /// keySize: the size of a key in bits.
+    pub key_size: u16,
+    /// kdf: the curve's KDF (TPM_ALG_NULL when it has none).
+    pub kdf: crate::types::Scheme,
+    /// sign: the curve's signing scheme (TPM_ALG_NULL when it has none).
+    pub sign: crate::types::Scheme,
+    /// p: the field prime (Fp) or the reduction polynomial.
+    pub p: EccParameter,
+    /// a: coefficient of the linear term.
+    pub a: EccParameter,
+    /// b: the constant term.
+    pub b: EccParameter,
+    /// gX: x of the base point G.
+    pub g_x: EccParameter,
+    /// gY: y of the base point G.
+    pub g_y: EccParameter,
+    /// n: the order of G.
+    pub n: EccParameter,
+    /// h: the cofactor.
+    pub h: EccParameter,
+}
+
+impl Marshal for AlgorithmDetailEcc {
+    fn marshal(&self, w: &mut Writer) {
+        w.write(&self.curve_id);
+        w.u16(self.key_size);
+        w.write(&self.kdf);
+        w.write(&self.sign);
+        for v in [
+            &self.p, &self.a, &self.b, &self.g_x, &self.g_y, &self.n, &self.h,
+        ] {
+            w.write(v);
+        }
+    }
+}
+
+impl Unmarshal for AlgorithmDetailEcc {
+    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(AlgorithmDetailEcc {
+            curve_id: crate::constants::EccCurve::unmarshal(r)?,
+            key_size: r.u16()?,
+            kdf: crate::types::Scheme::read_kdf(r)?,
+            sign: crate::types::Scheme::read_ecc(r)?,
+            p: EccParameter::unmarshal(r)?,
+            a: EccParameter::unmarshal(r)?,
+            b: EccParameter::unmarshal(r)?,
+            g_x: EccParameter::unmarshal(r)?,
+            g_y: EccParameter::unmarshal(r)?,
+            n: EccParameter::unmarshal(r)?,
+            h: EccParameter::unmarshal(r)?,
+        })
+    }
+}
+
+impl SigScheme {
+    /// The signing scheme of a key's parameters (TPM_ALG_NULL for a
+    /// symmetric cipher or a scheme without a hash).
+    pub fn of_parms(parms: &PublicParms) -> SigScheme {
+        let scheme = match parms {
+            PublicParms::Rsa { scheme, .. }
+            | PublicParms::Ecc { scheme, .. }
+            | PublicParms::KeyedHash { scheme } => scheme,
+            PublicParms::SymCipher { .. } => return SigScheme::NULL,
+        };
+        SigScheme {
+            scheme: scheme.scheme,
+            hash: scheme.hash_alg.unwrap_or(AlgId::NULL),
+        }
+    }
+}
+
+impl RsaDecryptScheme {
+    /// TPM_ALG_NULL.
+    pub const NULL: RsaDecryptScheme = RsaDecryptScheme {
+        scheme: AlgId::NULL,
+        hash: AlgId::NULL,
+    };
+}

@@ -1,6 +1,7 @@
 //! The commands, one file per command, grouped by the chapter of Part 3
 //! they are specified in, and the dispatch table that lists them.
 
+pub mod asymmetric;
 pub mod capability;
 pub mod clock;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod pcr;
 pub mod random;
 pub mod sequence;
 pub mod session;
+pub mod signature;
 pub mod start_up;
 pub mod symmetric;
 pub mod testing;
@@ -229,6 +231,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::create::Create>,
     ),
     def(
+        Cc::ECDH_ZGen,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<asymmetric::ecdh_zgen::EcdhZGen>,
+    ),
+    def(
         Cc::Load,
         &[OBJECT_USER],
         true,
@@ -236,11 +245,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::load::Load>,
     ),
     def(
+        Cc::RSA_Decrypt,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<asymmetric::rsa_decrypt::RsaDecrypt>,
+    ),
+    def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
         attr::DECRYPT,
         run::<sequence::sequence_update::SequenceUpdate>,
+    ),
+    def(
+        Cc::Sign,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT,
+        run::<signature::sign::Sign>,
     ),
     def(
         Cc::ContextLoad,
@@ -255,6 +278,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NO_SESSIONS,
         run::<context::context_save::ContextSave>,
+    ),
+    def(
+        Cc::ECDH_KeyGen,
+        &[OBJECT],
+        false,
+        attr::ENCRYPT,
+        run::<asymmetric::ecdh_key_gen::EcdhKeyGen>,
     ),
     def(
         Cc::FlushContext,
@@ -278,11 +308,32 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::read_public::ReadPublic>,
     ),
     def(
+        Cc::RSA_Encrypt,
+        &[OBJECT],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<asymmetric::rsa_encrypt::RsaEncrypt>,
+    ),
+    def(
         Cc::StartAuthSession,
         &[OBJECT_PLUS, ENTITY_PLUS],
         true,
         0,
         run::<session::start_auth_session::StartAuthSession>,
+    ),
+    def(
+        Cc::VerifySignature,
+        &[OBJECT],
+        false,
+        attr::DECRYPT,
+        run::<signature::verify_signature::VerifySignature>,
+    ),
+    def(
+        Cc::ECC_Parameters,
+        &[],
+        false,
+        0,
+        run::<asymmetric::ecc_parameters::EccParameters>,
     ),
     def(
         Cc::GetCapability,
