@@ -240,6 +240,9 @@ fn getcap(protocol: Protocol) {
         ("TPM2_CC_SequenceComplete", "0x13e"),
         ("TPM2_CC_ReadClock", "0x181"),
         ("TPM2_CC_TestParms", "0x18a"),
+        ("TPM2_CC_CreatePrimary", "0x131"),
+        ("TPM2_CC_Create", "0x153"),
+        ("TPM2_CC_Load", "0x157"),
     ] {
         let block = cmds
             .get(name)
@@ -251,8 +254,13 @@ fn getcap(protocol: Protocol) {
         );
     }
     assert!(
-        !cmds.contains_key("TPM2_CC_CreatePrimary"),
-        "tpm2_getcap commands lists TPM2_CC_CreatePrimary, which vtpm does not implement:\n{out}"
+        !cmds.contains_key("TPM2_CC_FieldUpgradeStart"),
+        "tpm2_getcap commands lists TPM2_CC_FieldUpgradeStart, which vtpm does not implement:\n{out}"
+    );
+    assert_eq!(
+        yaml_value(&cmds["TPM2_CC_CreatePrimary"], "rHandle"),
+        Some("1"),
+        "CreatePrimary returns a handle"
     );
     assert_eq!(
         yaml_value(&cmds["TPM2_CC_PCR_Extend"], "cHandles"),
