@@ -222,11 +222,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_read::NvRead>,
     ),
     def(
+        Cc::ObjectChangeAuth,
+        &[OBJECT_ADMIN, OBJECT],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::object_change_auth::ObjectChangeAuth>,
+    ),
+    def(
         Cc::Create,
         &[OBJECT_USER],
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<object::create::Create>,
+    ),
+    def(
+        Cc::HMAC,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<symmetric::hmac::Hmac>,
     ),
     def(
         Cc::Load,
@@ -236,11 +250,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::load::Load>,
     ),
     def(
+        Cc::HMAC_Start,
+        &[OBJECT_USER],
+        true,
+        attr::DECRYPT,
+        run::<sequence::hmac_start::HmacStart>,
+    ),
+    def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
         attr::DECRYPT,
         run::<sequence::sequence_update::SequenceUpdate>,
+    ),
+    def(
+        Cc::Unseal,
+        &[OBJECT_USER],
+        false,
+        attr::ENCRYPT,
+        run::<object::unseal::Unseal>,
     ),
     def(
         Cc::ContextLoad,
@@ -257,11 +285,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<context::context_save::ContextSave>,
     ),
     def(
+        Cc::EncryptDecrypt,
+        &[OBJECT_USER],
+        false,
+        attr::ENCRYPT,
+        run::<symmetric::encrypt_decrypt::EncryptDecrypt>,
+    ),
+    def(
         Cc::FlushContext,
         &[],
         false,
         attr::NO_SESSIONS,
         run::<context::flush_context::FlushContext>,
+    ),
+    def(
+        Cc::LoadExternal,
+        &[],
+        true,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::load_external::LoadExternal>,
     ),
     def(
         Cc::NV_ReadPublic,
@@ -354,5 +396,12 @@ pub static TABLE: &[CommandDef] = &[
         true,
         attr::DECRYPT | attr::ENCRYPT,
         run::<object::create_loaded::CreateLoaded>,
+    ),
+    def(
+        Cc::EncryptDecrypt2,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<symmetric::encrypt_decrypt2::EncryptDecrypt2>,
     ),
 ];

@@ -156,7 +156,9 @@ pub fn scheme_checks(public: &Public) -> Result<(), TpmRc> {
             check_scheme(scheme)
         }
         PublicParms::SymCipher { sym } => {
-            if sign || !decrypt {
+            // `sign` allows encryption, `decrypt` decryption; a restricted
+            // symmetric key is a storage parent and only decrypts.
+            if restricted && sign {
                 return Err(public_err(TpmRc::ATTRIBUTES));
             }
             if restricted && sym.mode != AlgId::CFB {
