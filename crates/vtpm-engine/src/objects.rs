@@ -1,7 +1,7 @@
 //! Transient object slots: keys and data objects, and hash, HMAC and event
 //! sequence objects.
 
-use crate::crypto::hash::{HashAlg, Hasher};
+use crate::crypto::hash::{HashAlg, Hasher, HmacState};
 use crate::keys::KeyObject;
 use vtpm_wire::Unmarshal;
 use vtpm_wire::codec::{Reader, Writer};
@@ -36,6 +36,13 @@ pub enum Object {
         /// authValue.
         auth: Zeroizing<Vec<u8>>,
     },
+    /// TPM2_HMAC_Start: an HMAC sequence under a keyed-hash key.
+    HmacSequence {
+        /// The HMAC state (it holds the key).
+        state: HmacState,
+        /// authValue.
+        auth: Zeroizing<Vec<u8>>,
+    },
     /// A key or data object.
     Key(Box<KeyObject>),
 }
@@ -44,7 +51,9 @@ impl Object {
     /// The object's authValue.
     pub fn auth(&self) -> &[u8] {
         match self {
-            Object::HashSequence { auth, .. } | Object::EventSequence { auth, .. } => auth,
+            Object::HashSequence { auth, .. }
+            | Object::EventSequence { auth, .. }
+            | Object::HmacSequence { auth, .. } => auth,
             Object::Key(k) => k.auth(),
         }
     }
@@ -62,6 +71,7 @@ impl Object {
 const KIND_HASH_SEQUENCE: u8 = 1;
 const KIND_EVENT_SEQUENCE: u8 = 2;
 const KIND_KEY: u8 = 3;
+const KIND_HMAC_SEQUENCE: u8 = 4;
 
 impl Object {
     /// Serializes the object (for saved contexts and the volatile state).
@@ -87,6 +97,12 @@ impl Object {
                 for h in hashers {
                     w.sized_u16(|w| w.bytes(&h.serialize()));
                 }
+            }
+            Object::HmacSequence { state, auth } => {
+                w.u8(KIND_HMAC_SEQUENCE);
+                w.sized_u16(|w| w.bytes(auth));
+                w.write(&state.alg().alg());
+                w.sized_u16(|w| w.bytes(&state.serialize()));
             }
             Object::Key(k) => {
                 w.u8(KIND_KEY);
@@ -127,6 +143,16 @@ impl Object {
                 }
                 Some(Object::EventSequence {
                     hashers,
+                    auth: Zeroizing::new(auth.as_bytes().to_vec()),
+                })
+            }
+            KIND_HMAC_SEQUENCE => {
+                let auth = Auth::unmarshal(r).ok()?;
+                let alg = HashAlg::from_alg(vtpm_wire::constants::AlgId(r.u16().ok()?))?;
+                let n = usize::from(r.u16().ok()?);
+                let state = HmacState::deserialize(alg, r.take(n).ok()?)?;
+                Some(Object::HmacSequence {
+                    state,
                     auth: Zeroizing::new(auth.as_bytes().to_vec()),
                 })
             }

@@ -224,6 +224,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_read::NvRead>,
     ),
     def(
+        Cc::ObjectChangeAuth,
+        &[OBJECT_ADMIN, OBJECT],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::object_change_auth::ObjectChangeAuth>,
+    ),
+    def(
         Cc::Create,
         &[OBJECT_USER],
         false,
@@ -236,6 +243,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<asymmetric::ecdh_zgen::EcdhZGen>,
+    ),
+    def(
+        Cc::HMAC,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<symmetric::hmac::Hmac>,
     ),
     def(
         Cc::Load,
@@ -252,6 +266,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<asymmetric::rsa_decrypt::RsaDecrypt>,
     ),
     def(
+        Cc::HMAC_Start,
+        &[OBJECT_USER],
+        true,
+        attr::DECRYPT,
+        run::<sequence::hmac_start::HmacStart>,
+    ),
+    def(
         Cc::SequenceUpdate,
         &[OBJECT_USER],
         false,
@@ -264,6 +285,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT,
         run::<signature::sign::Sign>,
+    ),
+    def(
+        Cc::Unseal,
+        &[OBJECT_USER],
+        false,
+        attr::ENCRYPT,
+        run::<object::unseal::Unseal>,
     ),
     def(
         Cc::ContextLoad,
@@ -287,11 +315,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<asymmetric::ecdh_key_gen::EcdhKeyGen>,
     ),
     def(
+        Cc::EncryptDecrypt,
+        &[OBJECT_USER],
+        false,
+        attr::ENCRYPT,
+        run::<symmetric::encrypt_decrypt::EncryptDecrypt>,
+    ),
+    def(
         Cc::FlushContext,
         &[],
         false,
         attr::NO_SESSIONS,
         run::<context::flush_context::FlushContext>,
+    ),
+    def(
+        Cc::LoadExternal,
+        &[],
+        true,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::load_external::LoadExternal>,
     ),
     def(
         Cc::NV_ReadPublic,
@@ -405,5 +447,12 @@ pub static TABLE: &[CommandDef] = &[
         true,
         attr::DECRYPT | attr::ENCRYPT,
         run::<object::create_loaded::CreateLoaded>,
+    ),
+    def(
+        Cc::EncryptDecrypt2,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<symmetric::encrypt_decrypt2::EncryptDecrypt2>,
     ),
 ];

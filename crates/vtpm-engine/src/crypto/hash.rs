@@ -4,6 +4,11 @@ use hmac::{KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use vtpm_wire::constants::AlgId;
+use zeroize::Zeroizing;
+
+/// RFC 2104 inner and outer pad octets.
+const IPAD: u8 = 0x36;
+const OPAD: u8 = 0x5C;
 
 /// An implemented hash algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,6 +71,30 @@ impl HashAlg {
             HashAlg::Sha384 => 48,
             HashAlg::Sha512 => 64,
         }
+    }
+
+    /// Block size in bytes (the HMAC key block, RFC 2104's B).
+    pub fn block_size(self) -> usize {
+        match self {
+            HashAlg::Sha1 | HashAlg::Sha256 => 64,
+            HashAlg::Sha384 | HashAlg::Sha512 => 128,
+        }
+    }
+
+    /// Starts a streaming HMAC under `key` (RFC 2104: a key longer than a
+    /// block is hashed first).
+    pub fn hmac_start(self, key: &[u8]) -> HmacState {
+        let mut k0 = Zeroizing::new(vec![0u8; self.block_size()]);
+        if key.len() > k0.len() {
+            let d = Zeroizing::new(self.digest(&[key]));
+            k0.iter_mut().zip(d.iter()).for_each(|(o, i)| *o = *i);
+        } else {
+            k0.iter_mut().zip(key).for_each(|(o, i)| *o = *i);
+        }
+        let ipad: Zeroizing<Vec<u8>> = Zeroizing::new(k0.iter().map(|b| b ^ IPAD).collect());
+        let mut inner = self.hasher();
+        inner.update(&ipad);
+        HmacState { inner, k0 }
     }
 
     /// A new streaming hasher.
@@ -187,5 +216,92 @@ impl Hasher {
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Hasher")
+    }
+}
+
+/// A streaming HMAC (an HMAC sequence object's state): the inner hash
+/// state after `K0 ⊕ ipad` and whatever data was added, and the key block
+/// `K0` for the outer hash. Unlike the `hmac` crate's state it can be
+/// serialized, for saved contexts.
+#[derive(Clone)]
+pub struct HmacState {
+    inner: Hasher,
+    k0: Zeroizing<Vec<u8>>,
+}
+
+impl HmacState {
+    /// Absorbs `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
+    }
+
+    /// The hash algorithm.
+    pub fn alg(&self) -> HashAlg {
+        self.inner.alg()
+    }
+
+    /// The HMAC: H((K0 ⊕ opad) || H((K0 ⊕ ipad) || data)).
+    pub fn finish(self) -> Vec<u8> {
+        let alg = self.inner.alg();
+        let inner = self.inner.finish();
+        let opad: Zeroizing<Vec<u8>> = Zeroizing::new(self.k0.iter().map(|b| b ^ OPAD).collect());
+        alg.digest(&[&opad, &inner])
+    }
+
+    /// `K0 || inner state` (secret: the key block is in it).
+    pub fn serialize(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(self.k0.to_vec());
+        out.extend_from_slice(&self.inner.serialize());
+        out
+    }
+
+    /// A state saved by [`HmacState::serialize`]; `None` if it is not one.
+    pub fn deserialize(alg: HashAlg, state: &[u8]) -> Option<HmacState> {
+        let (k0, inner) = state.split_at_checked(alg.block_size())?;
+        Some(HmacState {
+            inner: Hasher::deserialize(alg, inner)?,
+            k0: Zeroizing::new(k0.to_vec()),
+        })
+    }
+}
+
+impl std::fmt::Debug for HmacState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HmacState({:?})", self.alg())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_hmac_matches_one_shot_and_survives_serialization() {
+        // RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe").
+        let mut s = HashAlg::Sha256.hmac_start(b"Jefe");
+        s.update(b"what do ya want ");
+        s.update(b"for nothing?");
+        assert_eq!(
+            s.finish(),
+            [
+                0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95,
+                0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9,
+                0x64, 0xec, 0x38, 0x43
+            ]
+        );
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
+        for alg in HashAlg::ALL {
+            // Keys shorter than, equal to and longer than a block.
+            for klen in [0, 20, alg.block_size(), alg.block_size() + 1, 200] {
+                let key: Vec<u8> = (0..klen).map(|i| (i * 13 + 1) as u8).collect();
+                let mut s = alg.hmac_start(&key);
+                s.update(&data[..300]);
+                let saved = s.serialize();
+                let mut s = HmacState::deserialize(alg, &saved).unwrap();
+                s.update(&data[300..]);
+                assert_eq!(s.finish(), alg.hmac(&key, &[&data]), "{alg:?} key {klen}");
+            }
+            assert!(HmacState::deserialize(alg, &[0; 10]).is_none());
+        }
     }
 }

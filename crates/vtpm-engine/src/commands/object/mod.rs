@@ -3,7 +3,10 @@
 pub mod create;
 pub mod create_loaded;
 pub mod load;
+pub mod load_external;
+pub mod object_change_auth;
 pub mod read_public;
+pub mod unseal;
 
 use crate::Tpm;
 use crate::crypto::hash::HashAlg;

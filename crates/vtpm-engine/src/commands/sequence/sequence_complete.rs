@@ -1,4 +1,6 @@
-//! TPM2_SequenceComplete (Part 3 §17.5).
+//! TPM2_SequenceComplete (Part 3 §17.5): the digest of a hash sequence
+//! (with a ticket when the data is safe to sign) or the HMAC of an HMAC
+//! sequence (with a NULL ticket).
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
@@ -35,37 +37,44 @@ impl Command for SequenceComplete {
         let [sequence, ..] = call.handles;
         if !matches!(
             tpm.v.objects.get(sequence),
-            Some(Object::HashSequence { .. })
+            Some(Object::HashSequence { .. } | Object::HmacSequence { .. })
         ) {
             return Err(TpmRc::MODE.with_handle(1));
         }
         if !tpm.hierarchy_enabled(input.hierarchy) {
             return Err(TpmRc::HIERARCHY.with_parameter(2));
         }
-        let Some(Object::HashSequence {
-            mut hasher,
-            alg,
-            first_block,
-            mut ticket_safe,
-            ..
-        }) = tpm.v.objects.flush(sequence)
-        else {
-            return Err(TpmRc::MODE.with_handle(1));
-        };
-        if first_block
-            && input
-                .buffer
-                .as_bytes()
-                .starts_with(&TPM_GENERATED_VALUE.to_be_bytes())
-        {
-            ticket_safe = false;
-        }
-        hasher.update(input.buffer.as_bytes());
-        let digest = hasher.finish();
-        let ticket = if ticket_safe {
-            tpm.hashcheck_ticket(input.hierarchy, alg.alg(), &digest)
-        } else {
-            null_hashcheck()
+        let (digest, ticket) = match tpm.v.objects.flush(sequence) {
+            Some(Object::HashSequence {
+                mut hasher,
+                alg,
+                first_block,
+                mut ticket_safe,
+                ..
+            }) => {
+                if first_block
+                    && input
+                        .buffer
+                        .as_bytes()
+                        .starts_with(&TPM_GENERATED_VALUE.to_be_bytes())
+                {
+                    ticket_safe = false;
+                }
+                hasher.update(input.buffer.as_bytes());
+                let digest = hasher.finish();
+                let ticket = if ticket_safe {
+                    tpm.hashcheck_ticket(input.hierarchy, alg.alg(), &digest)
+                } else {
+                    null_hashcheck()
+                };
+                (digest, ticket)
+            }
+            // An HMAC sequence gives its HMAC and a NULL ticket.
+            Some(Object::HmacSequence { mut state, .. }) => {
+                state.update(input.buffer.as_bytes());
+                (state.finish(), null_hashcheck())
+            }
+            _ => return Err(TpmRc::MODE.with_handle(1)),
         };
         out.params.write(&Digest::new(&digest).unwrap_or_default());
         out.params.write(&ticket);

@@ -53,6 +53,10 @@ impl Command for SequenceUpdate {
                 }
                 Ok(())
             }
+            Some(Object::HmacSequence { state, .. }) => {
+                state.update(buffer.as_bytes());
+                Ok(())
+            }
             Some(Object::Key(_)) | None => Err(TpmRc::MODE.with_handle(1)),
         }
     }
