@@ -76,6 +76,10 @@ impl Tpm {
         if self.started == (cc == CommandCode::Startup) {
             return Err(TpmRc::INITIALIZE);
         }
+        if self.started {
+            // Dictionary-attack self-healing, as time has passed.
+            self.da_self_heal();
+        }
 
         // Handle area.
         let mut handles = [0u32; 3];
@@ -504,9 +508,20 @@ impl Tpm {
         };
         for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
             let n = i + 1;
+            let is_policy = handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION;
+            // Dictionary-attack protection (Part 1 §19.8): an authorization
+            // that uses the authValue of a DA-protected entity (a password,
+            // or an HMAC session not bound to the entity) is refused while
+            // that entity is locked out, before the value is looked at.
+            if let Some(h) = u.entity
+                && !is_policy
+                && !self.is_da_exempt(h)
+                && self.uses_auth_value(u, h)
+            {
+                self.da_check_locked_out(h == handle::RH_LOCKOUT)?;
+            }
             // Objects say which roles a password or HMAC may authorize
             // (userWithAuth, adminWithPolicy; DUP always needs a policy).
-            let is_policy = handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION;
             if let (Some(&(h, role)), false) = (auth_specs.get(i), is_policy)
                 && let Some(o) = self.object(h)
             {
@@ -523,9 +538,9 @@ impl Tpm {
             }
             if u.session_handle == handle::RS_PW {
                 let h = u.entity.unwrap_or(handle::RH_NULL);
-                let (auth, da_exempt) = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
+                let auth = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
                 if !password_matches(&auth, s.hmac.as_bytes()) {
-                    return Err(auth_failure(da_exempt).with_session(n));
+                    return Err(self.da_auth_failure(h, handle::RS_PW).with_session(n));
                 }
                 continue;
             }
@@ -551,15 +566,18 @@ impl Tpm {
                 }
             }
             let extra_refs: Vec<&[u8]> = extra.iter().map(Vec::as_slice).collect();
+            // The entity whose HMAC failed.
+            let mut failed = None;
             match (session.kind, u.entity) {
                 (SessionKind::Hmac, Some(h)) => {
-                    let (_, da_exempt) =
-                        self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
+                    if self.entity_auth(h).is_none() {
+                        return Err(TpmRc::HANDLE.with_session(n));
+                    }
                     let key = self.session_key_for(u);
                     let expected =
                         session.command_hmac(&key, &cp_hash, &u.nonce_caller, &extra_refs, u.attrs);
                     if !hmac_matches(&expected, s.hmac.as_bytes()) {
-                        return Err(auth_failure(da_exempt).with_session(n));
+                        failed = Some(h);
                     }
                 }
                 (SessionKind::Policy, Some(h)) => {
@@ -589,8 +607,24 @@ impl Tpm {
                     }
                 }
             }
+            if let Some(h) = failed {
+                return Err(self.da_auth_failure(h, u.session_handle).with_session(n));
+            }
         }
         Ok(uses)
+    }
+
+    /// Does this use of a password or HMAC session use the authValue of
+    /// `entity`? A password does; an HMAC session does unless it is bound
+    /// to the entity (its key then already holds the authValue).
+    fn uses_auth_value(&self, u: &SessionUse, entity: u32) -> bool {
+        match self.v.sessions.get(u.session_handle) {
+            None => true,
+            Some(s) => {
+                let auth = self.entity_auth(entity).unwrap_or_default();
+                !s.is_bound_to(entity, strip_trailing_zeros(&auth))
+            }
+        }
     }
 
     /// nonceTPM of a session (empty for none or a password session).
@@ -699,35 +733,30 @@ impl Tpm {
     /// removed.
     pub(crate) fn entity_auth_value(&self, h: u32) -> Option<Vec<u8>> {
         self.entity_auth(h)
-            .map(|(a, _)| strip_trailing_zeros(&a).to_vec())
+            .map(|a| strip_trailing_zeros(&a).to_vec())
     }
 
-    /// The authValue of an entity and whether it is exempt from
-    /// dictionary-attack protection.
-    fn entity_auth(&self, h: u32) -> Option<(Vec<u8>, bool)> {
-        match handle::handle_type(h) {
-            handle::HT_PCR => Some((Vec::new(), true)),
+    /// The authValue of an entity (`is_da_exempt` says whether it is
+    /// protected from dictionary attacks).
+    fn entity_auth(&self, h: u32) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let auth = match handle::handle_type(h) {
+            handle::HT_PCR => Vec::new(),
             handle::HT_TRANSIENT | handle::HT_PERSISTENT => match self.object(h) {
-                Some(o) => Some((
-                    o.auth().to_vec(),
-                    o.has(vtpm_wire::object::object_attr::NO_DA),
-                )),
-                // Sequence objects are exempt from dictionary-attack
-                // protection.
-                None => self.v.objects.get(h).map(|o| (o.auth().to_vec(), true)),
+                Some(o) => o.auth().to_vec(),
+                // Sequence objects.
+                None => self.v.objects.get(h)?.auth().to_vec(),
             },
-            handle::HT_NV_INDEX => self
-                .nv_index(h)
-                .map(|i| (i.auth.to_vec(), i.has(vtpm_wire::types::nv_attr::NO_DA))),
+            handle::HT_NV_INDEX => self.nv_index(h)?.auth.to_vec(),
             _ => match h {
-                handle::RH_PLATFORM => Some((self.v.platform_auth.clone(), true)),
-                handle::RH_OWNER => Some((self.nv.owner_auth.clone(), true)),
-                handle::RH_ENDORSEMENT => Some((self.nv.endorsement_auth.clone(), true)),
-                handle::RH_LOCKOUT => Some((self.nv.lockout_auth.clone(), false)),
-                handle::RH_NULL => Some((Vec::new(), true)),
-                _ => None,
+                handle::RH_PLATFORM => self.v.platform_auth.clone(),
+                handle::RH_OWNER => self.nv.owner_auth.clone(),
+                handle::RH_ENDORSEMENT => self.nv.endorsement_auth.clone(),
+                handle::RH_LOCKOUT => self.nv.lockout_auth.clone(),
+                handle::RH_NULL => Vec::new(),
+                _ => return None,
             },
-        }
+        };
+        Some(zeroize::Zeroizing::new(auth))
     }
 }
 
@@ -754,16 +783,6 @@ fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [b
         });
     }
     out
-}
-
-/// TPM_RC_BAD_AUTH for entities exempt from dictionary-attack protection,
-/// TPM_RC_AUTH_FAIL for the others.
-fn auth_failure(da_exempt: bool) -> TpmRc {
-    if da_exempt {
-        TpmRc::BAD_AUTH
-    } else {
-        TpmRc::AUTH_FAIL
-    }
 }
 
 /// Constant-time HMAC comparison.

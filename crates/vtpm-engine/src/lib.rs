@@ -19,6 +19,7 @@
 
 pub mod commands;
 pub mod crypto;
+mod da;
 pub mod dispatch;
 mod drtm;
 mod execute;
@@ -105,6 +106,13 @@ pub(crate) struct Volatile {
     pub self_tested: bool,
     /// platformPolicy (volatile: cleared by every TPM Reset).
     pub platform_policy: state::HierarchyPolicy,
+    /// TPMS_TIME_INFO.time (ms) from which the next self-healing decrement
+    /// of failedTries is counted (the reference implementation's
+    /// s_selfHealTimer).
+    pub self_heal_timer: u64,
+    /// TPMS_TIME_INFO.time (ms) of the last lockoutAuth failure
+    /// (s_lockoutTimer).
+    pub lockout_timer: u64,
 }
 
 impl Volatile {
@@ -129,6 +137,8 @@ impl Volatile {
             clock_safe_at: 0,
             self_tested: false,
             platform_policy: state::HierarchyPolicy::default(),
+            self_heal_timer: 0,
+            lockout_timer: 0,
         }
     }
 }
@@ -374,6 +384,15 @@ impl Tpm {
         self.nv
             .clock
             .saturating_add(self.platform.now_ms().saturating_sub(self.clock_base_ms))
+    }
+
+    /// Sets Clock to zero (TPM2_Clear); Clock is safe again.
+    pub(crate) fn reset_clock(&mut self) {
+        self.nv.clock = 0;
+        self.clock_base_ms = self.platform.now_ms();
+        self.v.clock_safe = true;
+        self.v.clock_safe_at = 0;
+        self.nv_dirty = true;
     }
 
     fn sync_clock(&mut self) {

@@ -13,10 +13,10 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// Magic at the start of an NV image.
 pub const NV_MAGIC: [u8; 4] = *b"VTNV";
-/// Current NV image version. Version 1 (no primary seeds, hierarchy
-/// policies or persistent objects) is still read; its seeds are made at
-/// the next start.
-pub const NV_VERSION: u16 = 2;
+/// Current NV image version. Versions 1 (no primary seeds, hierarchy
+/// policies or persistent objects; its seeds are made at the next start)
+/// and 2 (no lockoutAuth state or DA-used flag) are still read.
+pub const NV_VERSION: u16 = 3;
 /// Size of the primary seeds (EPS, SPS, PPS and the null seed).
 pub const SEED_SIZE: usize = 64;
 /// Size of the hierarchy proofs.
@@ -58,6 +58,26 @@ pub struct DaState {
     pub lockout_recovery: u32,
     /// failedTries.
     pub failed_tries: u32,
+}
+
+impl DaState {
+    /// The manufacturer defaults, restored by TPM2_Clear: 3 tries, one
+    /// forgiven every 1000 s, lockoutAuth usable again 1000 s after a
+    /// failure.
+    pub fn manufacturer_default() -> DaState {
+        DaState {
+            max_tries: 3,
+            recovery_time: 1000,
+            lockout_recovery: 1000,
+            failed_tries: 0,
+        }
+    }
+
+    /// failedTries has reached maxTries: DA-protected entities are locked
+    /// out.
+    pub fn in_lockout(&self) -> bool {
+        self.failed_tries >= self.max_tries
+    }
 }
 
 /// A hierarchy's authPolicy (TPM2_SetPrimaryPolicy).
@@ -138,6 +158,13 @@ pub struct NvState {
     pub disable_clear: bool,
     /// Persistent objects by handle (TPM2_EvictControl).
     pub persistent: BTreeMap<u32, KeyObject>,
+    /// Use of lockoutAuth is enabled (cleared by a failed lockoutAuth
+    /// authorization until lockoutRecovery has passed).
+    pub lockout_auth_enabled: bool,
+    /// A DA-protected entity was authorized since the last Startup: if
+    /// this cycle ends without TPM2_Shutdown, the next Startup counts a
+    /// failure.
+    pub da_used: bool,
     /// Read from a version-1 image, which had no seeds: they are made at
     /// the next start (not written).
     pub seeds_missing: bool,
@@ -206,12 +233,7 @@ impl NvState {
             reset_count: 0,
             restart_count: 0,
             orderly: Orderly::Clear,
-            da: DaState {
-                max_tries: 3,
-                recovery_time: 1000,
-                lockout_recovery: 1000,
-                failed_tries: 0,
-            },
+            da: DaState::manufacturer_default(),
             tpm_established: false,
             saved: None,
             nv_indices: BTreeMap::new(),
@@ -224,6 +246,8 @@ impl NvState {
             lockout_policy: HierarchyPolicy::default(),
             disable_clear: false,
             persistent: BTreeMap::new(),
+            lockout_auth_enabled: true,
+            da_used: false,
             seeds_missing: false,
         }
     }
@@ -295,6 +319,9 @@ impl NvState {
             w.u32(*h);
             o.write(&mut w);
         }
+        // Version 3.
+        w.u8(u8::from(self.lockout_auth_enabled));
+        w.u8(u8::from(self.da_used));
         w.into_vec()
     }
 
@@ -305,7 +332,7 @@ impl NvState {
             return Err(StateError::Magic);
         }
         let version = r.u16()?;
-        if version != NV_VERSION && version != 1 {
+        if !(1..=NV_VERSION).contains(&version) {
             return Err(StateError::Version(version));
         }
         let eh_proof = r.array()?;
@@ -395,6 +422,11 @@ impl NvState {
                 }
             }
         }
+        let (lockout_auth_enabled, da_used) = if version >= 3 {
+            (read_bool(&mut r)?, read_bool(&mut r)?)
+        } else {
+            (true, false)
+        };
         r.finish()?;
         let mut auths = auths.into_iter();
         let [owner_policy, endorsement_policy, lockout_policy] = policies;
@@ -423,6 +455,8 @@ impl NvState {
             lockout_policy,
             disable_clear,
             persistent,
+            lockout_auth_enabled,
+            da_used,
             seeds_missing: version < 2,
         })
     }
@@ -457,6 +491,9 @@ mod tests {
         st.clock = 123_456;
         st.reset_count = 7;
         st.orderly = Orderly::State;
+        st.da.failed_tries = 2;
+        st.lockout_auth_enabled = false;
+        st.da_used = true;
         let mut pcrs = PcrValues::default();
         pcrs.set(crate::crypto::hash::HashAlg::Sha256, 3, &[0xab; 32]);
         st.saved = Some(SavedState {
@@ -497,5 +534,21 @@ mod tests {
         newer[5] = 99;
         newer[4] = 0;
         assert_eq!(NvState::from_bytes(&newer), Err(StateError::Version(99)));
+    }
+
+    #[test]
+    fn version_2_images_are_read_with_lockout_auth_enabled() {
+        let mut st = sample();
+        let mut bytes = st.to_bytes();
+        // A version-2 image is a version-3 image without its last two
+        // bytes (lockoutAuth enabled, DA used).
+        bytes.truncate(bytes.len() - 2);
+        bytes[4..6].copy_from_slice(&2u16.to_be_bytes());
+        st.lockout_auth_enabled = true;
+        st.da_used = false;
+        assert_eq!(NvState::from_bytes(&bytes), Ok(st));
+        // ... and a version-3 reader wants them in a version-3 image.
+        bytes[4..6].copy_from_slice(&3u16.to_be_bytes());
+        assert!(NvState::from_bytes(&bytes).is_err());
     }
 }

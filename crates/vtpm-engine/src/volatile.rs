@@ -15,8 +15,9 @@ use zeroize::Zeroizing;
 
 /// Magic of a volatile-state blob.
 pub const VOLATILE_MAGIC: [u8; 4] = *b"VTVS";
-/// Its version.
-pub const VOLATILE_VERSION: u16 = 1;
+/// Its version. Version 1 (without platformPolicy and the
+/// dictionary-attack time bases) is still read.
+pub const VOLATILE_VERSION: u16 = 2;
 
 fn orderly_byte(o: Orderly) -> u8 {
     match o {
@@ -81,6 +82,11 @@ impl Tpm {
         w.u64(self.time_ms());
         v.objects.write(&mut w);
         v.sessions.write(&mut w);
+        // Version 2.
+        w.u16(v.platform_policy.alg);
+        w.sized_u16(|w| w.bytes(&v.platform_policy.digest));
+        w.u64(v.self_heal_timer);
+        w.u64(v.lockout_timer);
         w.into_vec()
     }
 
@@ -96,7 +102,7 @@ impl Tpm {
             return Err(EngineError::State(StateError::Magic));
         }
         let version = r.u16().map_err(malformed)?;
-        if version != VOLATILE_VERSION {
+        if !(1..=VOLATILE_VERSION).contains(&version) {
             return Err(EngineError::State(StateError::Version(version)));
         }
         let parse =
@@ -132,6 +138,16 @@ impl Tpm {
                 let time = r.u64()?;
                 v.objects = Objects::read(r).ok_or(WireError::Value)?;
                 v.sessions = Sessions::read(r).ok_or(WireError::Value)?;
+                if version >= 2 {
+                    v.platform_policy.alg = r.u16()?;
+                    let n = usize::from(r.u16()?);
+                    if n > vtpm_wire::profile::MAX_DIGEST_SIZE {
+                        return Err(WireError::Size);
+                    }
+                    v.platform_policy.digest = r.take(n)?.to_vec();
+                    v.self_heal_timer = r.u64()?;
+                    v.lockout_timer = r.u64()?;
+                }
                 Ok((powered, started, prev_orderly, v, time))
             };
         let (powered, started, prev_orderly, v, time) = parse(&mut r).map_err(malformed)?;
@@ -167,5 +183,58 @@ impl Tpm {
         }
         self.set_volatile_state(&blob)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::state::HierarchyPolicy;
+    use crate::{MemoryPlatform, Tpm};
+
+    fn tpm() -> Tpm {
+        let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
+        t.power_on();
+        t
+    }
+
+    #[test]
+    fn platform_policy_and_da_time_bases_round_trip() {
+        let mut a = tpm();
+        a.v.platform_policy = HierarchyPolicy {
+            alg: 0x000B,
+            digest: vec![0x42; 32],
+        };
+        a.v.self_heal_timer = 1234;
+        a.v.lockout_timer = 5678;
+        let blob = a.volatile_state();
+        let mut b = tpm();
+        b.set_volatile_state(&blob).unwrap();
+        assert_eq!(b.v.platform_policy, a.v.platform_policy);
+        assert_eq!(b.v.self_heal_timer, 1234);
+        assert_eq!(b.v.lockout_timer, 5678);
+        // Every truncation is refused.
+        for n in 0..blob.len() {
+            assert!(b.set_volatile_state(&blob[..n]).is_err(), "prefix {n}");
+        }
+    }
+
+    #[test]
+    fn version_1_blobs_are_read_without_the_new_fields() {
+        let mut a = tpm();
+        a.v.platform_policy = HierarchyPolicy {
+            alg: 0x000B,
+            digest: vec![0x42; 32],
+        };
+        a.v.self_heal_timer = 1234;
+        let mut blob = a.volatile_state();
+        // Version 2 appended alg(2), digest(2 + 32) and two u64 timers.
+        blob.truncate(blob.len() - (2 + 2 + 32 + 8 + 8));
+        blob[4..6].copy_from_slice(&1u16.to_be_bytes());
+        let mut b = tpm();
+        b.set_volatile_state(&blob).unwrap();
+        assert_eq!(b.v.platform_policy, HierarchyPolicy::default());
+        assert_eq!(b.v.self_heal_timer, 0);
+        blob[4..6].copy_from_slice(&2u16.to_be_bytes());
+        assert!(tpm().set_volatile_state(&blob).is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod asymmetric;
 pub mod capability;
 pub mod clock;
 pub mod context;
+pub mod dictionary_attack;
 pub mod hierarchy;
 pub mod nv;
 pub mod object;
@@ -42,6 +43,14 @@ const PROVISION_USER: HandleSpec = HandleSpec {
 };
 const HIERARCHY_AUTH_USER: HandleSpec = HandleSpec {
     kind: HandleKind::HierarchyAuth,
+    auth: AuthRole::User,
+};
+const LOCKOUT_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Lockout,
+    auth: AuthRole::User,
+};
+const CLEAR_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Clear,
     auth: AuthRole::User,
 };
 const NV_AUTH_USER: HandleSpec = HandleSpec {
@@ -126,6 +135,34 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_undefine_space::NvUndefineSpace>,
     ),
     def(
+        Cc::ChangeEPS,
+        &[PLATFORM_USER],
+        false,
+        attr::NV,
+        run::<hierarchy::change_eps::ChangeEps>,
+    ),
+    def(
+        Cc::ChangePPS,
+        &[PLATFORM_USER],
+        false,
+        attr::NV,
+        run::<hierarchy::change_pps::ChangePps>,
+    ),
+    def(
+        Cc::Clear,
+        &[CLEAR_USER],
+        false,
+        attr::NV,
+        run::<hierarchy::clear::Clear>,
+    ),
+    def(
+        Cc::ClearControl,
+        &[CLEAR_USER],
+        false,
+        attr::NV,
+        run::<hierarchy::clear_control::ClearControl>,
+    ),
+    def(
         Cc::HierarchyChangeAuth,
         &[HIERARCHY_AUTH_USER],
         false,
@@ -147,6 +184,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<pcr::pcr_allocate::PcrAllocate>,
     ),
     def(
+        Cc::SetPrimaryPolicy,
+        &[HIERARCHY_AUTH_USER],
+        false,
+        attr::NV | attr::DECRYPT,
+        run::<hierarchy::set_primary_policy::SetPrimaryPolicy>,
+    ),
+    def(
         Cc::CreatePrimary,
         &[HIERARCHY_PLUS_USER],
         true,
@@ -159,6 +203,20 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NV | attr::DECRYPT,
         run::<nv::nv_write::NvWrite>,
+    ),
+    def(
+        Cc::DictionaryAttackLockReset,
+        &[LOCKOUT_USER],
+        false,
+        attr::NV,
+        run::<dictionary_attack::dictionary_attack_lock_reset::DictionaryAttackLockReset>,
+    ),
+    def(
+        Cc::DictionaryAttackParameters,
+        &[LOCKOUT_USER],
+        false,
+        attr::NV,
+        run::<dictionary_attack::dictionary_attack_parameters::DictionaryAttackParameters>,
     ),
     def(
         Cc::PCR_Event,

@@ -80,6 +80,8 @@ impl Tpm {
         let permanent = u32::from(!self.nv.owner_auth.is_empty())
             | u32::from(!self.nv.endorsement_auth.is_empty()) << 1
             | u32::from(!self.nv.lockout_auth.is_empty()) << 2
+            | u32::from(self.nv.disable_clear) << 8
+            | u32::from(self.nv.da.in_lockout()) << 9
             | 1 << 10; // tpmGeneratedEPS
         let startup_clear = u32::from(self.v.ph_enable)
             | u32::from(self.v.sh_enable) << 1

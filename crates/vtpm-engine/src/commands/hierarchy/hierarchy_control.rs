@@ -38,14 +38,13 @@ impl Command for HierarchyControl {
         _out: &mut Output,
     ) -> Result<(), TpmRc> {
         let auth = call.handles[0];
-        // Only the platform may enable a hierarchy or touch the platform's
-        // own enables; owner and endorsement may disable themselves.
+        // Only the platform may touch the platform's own enables or enable
+        // a disabled hierarchy; owner and endorsement may disable
+        // themselves (they cannot be authorized once disabled).
         let allowed = match input.enable {
             handle::RH_PLATFORM | handle::RH_PLATFORM_NV => auth == handle::RH_PLATFORM,
-            handle::RH_OWNER => {
-                auth == handle::RH_PLATFORM || (auth == handle::RH_OWNER && !input.state)
-            }
-            _ => auth == handle::RH_PLATFORM || (auth == handle::RH_ENDORSEMENT && !input.state),
+            handle::RH_OWNER => auth == handle::RH_PLATFORM || auth == handle::RH_OWNER,
+            _ => auth == handle::RH_PLATFORM || auth == handle::RH_ENDORSEMENT,
         };
         if !allowed {
             return Err(TpmRc::AUTH_TYPE);
@@ -56,9 +55,17 @@ impl Command for HierarchyControl {
             handle::RH_OWNER => &mut tpm.v.sh_enable,
             _ => &mut tpm.v.eh_enable,
         };
+        if *slot == input.state {
+            return Ok(());
+        }
         // The platform hierarchy cannot be re-enabled once disabled (its
         // authorization is gone until the next TPM2_Startup(CLEAR)).
         *slot = input.state;
+        // A disabled hierarchy's loaded objects are flushed (its
+        // persistent objects and NV indices stay, inaccessible).
+        if !input.state && input.enable != handle::RH_PLATFORM_NV {
+            tpm.flush_hierarchy_objects(input.enable);
+        }
         Ok(())
     }
 }

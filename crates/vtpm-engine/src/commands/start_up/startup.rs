@@ -72,6 +72,8 @@ impl Command for Startup {
         tpm.nv.orderly = Orderly::None;
         tpm.nv.saved = None;
         tpm.mark_nv_dirty();
+        // Dictionary-attack state (Part 1 §19.8).
+        tpm.da_startup(prev);
         tpm.started = true;
         Ok(())
     }
