@@ -121,7 +121,8 @@ fn tpm2bs(params: &[u8], n: usize) -> Result<Vec<Vec<u8>>> {
     for _ in 0..n {
         let len = params
             .get(at..at + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(|b| usize::from(u16::from_be_bytes(b)))
             .context("short TPM2B")?;
         out.push(
             params
