@@ -39,7 +39,6 @@ mod cc {
     pub const EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
     pub const HASH_SEQUENCE_START: u32 = 0x186;
     pub const TEST_PARMS: u32 = 0x18A;
-    pub const CREATE_PRIMARY: u32 = 0x131;
 }
 
 /// Builds a command: header, handles, optional password sessions, params.
