@@ -38,9 +38,9 @@ const POLICY: &str = "0020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da
 
 /// TCG EK Credential Profile template L-1 (RSA 2048, AES-128-CFB).
 fn ek_rsa_template() -> Public {
+    let unique = "00".repeat(256);
     template(&format!(
-        "0001000b000300b2{POLICY}0006008000430010080000000000{}",
-        format!("0100{}", "00".repeat(256))
+        "0001000b000300b2{POLICY}00060080004300100800000000000100{unique}"
     ))
 }
 
