@@ -39,6 +39,10 @@ pub enum HandleKind {
     ObjectPlus,
     /// TPMI_DH_ENTITY+: any entity with an authValue, or TPM_RH_NULL.
     EntityPlus,
+    /// TPMI_DH_ENTITY: any entity with an authValue.
+    Entity,
+    /// TPMI_SH_POLICY: a loaded policy (or trial) session.
+    PolicySession,
     /// TPMI_RH_HIERARCHY: owner, endorsement or platform.
     Hierarchy,
     /// TPMI_RH_PROVISION: owner or platform.

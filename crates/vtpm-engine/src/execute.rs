@@ -142,12 +142,19 @@ impl Tpm {
             .iter()
             .position(|u| u.attrs & session_attr::ENCRYPT != 0);
         // New nonceTPM for every session that rolls one.
+        let now = self.time_ms();
         for u in uses.iter_mut() {
             if let Some(s) = self.v.sessions.get(u.session_handle) {
                 let mut n = vec![0u8; s.nonce_tpm.len()];
                 self.random(&mut n);
                 if let Some(s) = self.v.sessions.get_mut(u.session_handle) {
                     s.nonce_tpm = n;
+                    // A policy session that goes on starts a new policy
+                    // (Part 1 §19.7; the reference implementation's
+                    // UpdateInternalSession).
+                    if s.kind == SessionKind::Policy {
+                        s.reset_policy(now);
+                    }
                 }
             }
         }
@@ -304,6 +311,28 @@ impl Tpm {
                 },
                 _ => Err(TpmRc::VALUE),
             },
+            HandleKind::Entity => {
+                if h == handle::RH_NULL {
+                    Err(TpmRc::VALUE)
+                } else {
+                    self.check_handle(
+                        &HandleSpec {
+                            kind: HandleKind::EntityPlus,
+                            auth: spec.auth,
+                        },
+                        h,
+                    )
+                }
+            }
+            HandleKind::PolicySession => {
+                if handle::handle_type(h) != handle::HT_POLICY_SESSION {
+                    Err(TpmRc::VALUE)
+                } else if self.v.sessions.get(h).is_some() {
+                    Ok(())
+                } else {
+                    Err(TpmRc::REFERENCE_H0)
+                }
+            }
             HandleKind::NvIndex => {
                 if handle::handle_type(h) == handle::HT_NV_INDEX {
                     self.check_nv_handle(h)
@@ -581,6 +610,13 @@ impl Tpm {
                     }
                 }
                 (SessionKind::Policy, Some(h)) => {
+                    // TPM2_PolicySecret proves knowledge of authHandle's
+                    // authValue: a policy session can authorize it only
+                    // with PolicyAuthValue / PolicyPassword, which this TPM
+                    // does not implement yet.
+                    if cc == CommandCode::PolicySecret {
+                        return Err(TpmRc::MODE.with_session(n));
+                    }
                     let policy = self.entity_policy(h);
                     let matches = policy.as_ref().is_some_and(|p| {
                         !p.is_empty() && bool::from(p.ct_eq(&session.policy_digest))
@@ -588,6 +624,9 @@ impl Tpm {
                     if !matches {
                         return Err(TpmRc::POLICY_FAIL.with_session(n));
                     }
+                    let role = auth_specs.get(i).map_or(AuthRole::None, |&(_, r)| r);
+                    policy_conditions(session, cc, role, &cp_hash, self.time_ms())
+                        .map_err(|rc| rc.with_session(n))?;
                 }
                 (SessionKind::Trial, Some(_)) => return Err(TpmRc::AUTH_TYPE.with_session(n)),
                 // Sessions only for encryption: an HMAC, when sent, is checked
@@ -697,7 +736,7 @@ impl Tpm {
 
     /// The Name of an entity for cpHash: a handle's own value, except NV
     /// indices (nameAlg || H(public)) and sequence objects (empty).
-    fn entity_name(&self, h: u32) -> Vec<u8> {
+    pub(crate) fn entity_name(&self, h: u32) -> Vec<u8> {
         match handle::handle_type(h) {
             handle::HT_NV_INDEX => self
                 .nv_index(h)
@@ -783,6 +822,35 @@ fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [b
         });
     }
     out
+}
+
+/// The conditions policy commands put on a policy session besides its
+/// policyDigest (Part 1 §19.7, the reference implementation's
+/// CheckPolicyAuthSession), for the command `cc` it authorizes in `role`:
+/// its time limit (TPM_RC_EXPIRED), its command code (TPM_RC_POLICY_CC; an
+/// ADMIN or DUP role needs one: TPM_RC_POLICY_FAIL) and its cpHash
+/// (TPM_RC_POLICY_FAIL).
+fn policy_conditions(
+    session: &crate::session::Session,
+    cc: CommandCode,
+    role: AuthRole,
+    cp_hash: &[u8],
+    now: u64,
+) -> Result<(), TpmRc> {
+    if session.timeout != 0 && session.timeout < now {
+        return Err(TpmRc::EXPIRED);
+    }
+    match session.command_code {
+        Some(code) if code != cc.0 => return Err(TpmRc::POLICY_CC),
+        None if matches!(role, AuthRole::Admin | AuthRole::Dup) => {
+            return Err(TpmRc::POLICY_FAIL);
+        }
+        _ => {}
+    }
+    if !session.cp_hash.is_empty() && !hmac_matches(&session.cp_hash, cp_hash) {
+        return Err(TpmRc::POLICY_FAIL);
+    }
+    Ok(())
 }
 
 /// Constant-time HMAC comparison.

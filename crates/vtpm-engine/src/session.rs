@@ -52,6 +52,17 @@ pub struct Session {
     pub symmetric: SymDef,
     /// policyDigest (policy and trial sessions).
     pub policy_digest: Vec<u8>,
+    /// The command the policy is restricted to (TPM2_PolicyCommandCode).
+    pub command_code: Option<u32>,
+    /// cpHash the authorized command must have (empty: none), set by
+    /// TPM2_PolicySecret's cpHashA.
+    pub cp_hash: Vec<u8>,
+    /// TPM time (ms since `_TPM_Init`) at which the policy started: when
+    /// the session started or its policy was last reset.
+    pub start_time: u64,
+    /// TPM time (ms) after which the policy no longer authorizes (0: no
+    /// timeout).
+    pub timeout: u64,
 }
 
 impl Session {
@@ -93,6 +104,33 @@ impl Session {
             }),
             symmetric,
             policy_digest: vec![0; auth_hash.size()],
+            command_code: None,
+            cp_hash: Vec::new(),
+            start_time: 0,
+            timeout: 0,
+        }
+    }
+
+    /// Resets the policy state (policyDigest and the conditions policy
+    /// commands added) as a new policy starting at TPM time `now`: after a
+    /// policy session authorized a command and continues (Part 1 §19.7).
+    pub fn reset_policy(&mut self, now: u64) {
+        self.policy_digest = vec![0; self.auth_hash.size()];
+        self.command_code = None;
+        self.cp_hash.clear();
+        self.timeout = 0;
+        self.start_time = now;
+    }
+
+    /// PolicyUpdate (Part 3 §23.2.3): policyDigest ≔ H(policyDigest ||
+    /// commandCode || arg2), then, with `arg3`, policyDigest ≔
+    /// H(policyDigest || arg3).
+    pub fn policy_update(&mut self, command_code: u32, arg2: &[u8], arg3: Option<&[u8]>) {
+        self.policy_digest =
+            self.auth_hash
+                .digest(&[&self.policy_digest, &command_code.to_be_bytes(), arg2]);
+        if let Some(arg3) = arg3 {
+            self.policy_digest = self.auth_hash.digest(&[&self.policy_digest, arg3]);
         }
     }
 
@@ -356,6 +394,17 @@ impl Sessions {
             }
             s.symmetric.marshal(w);
             w.sized_u16(|w| w.bytes(&s.policy_digest));
+            // Version 3: the policy conditions.
+            match s.command_code {
+                None => w.u8(0),
+                Some(cc) => {
+                    w.u8(1);
+                    w.u32(cc);
+                }
+            }
+            w.sized_u16(|w| w.bytes(&s.cp_hash));
+            w.u64(s.start_time);
+            w.u64(s.timeout);
             match e.saved {
                 None => w.u8(0),
                 Some(seq) => {
@@ -366,8 +415,9 @@ impl Sessions {
         }
     }
 
-    /// Reads what [`Sessions::write`] wrote.
-    pub fn read(r: &mut Reader<'_>) -> Option<Sessions> {
+    /// Reads what [`Sessions::write`] wrote, in volatile-state format
+    /// `version` (before 3: without the policy conditions).
+    pub fn read(r: &mut Reader<'_>, version: u16) -> Option<Sessions> {
         fn bytes(r: &mut Reader<'_>, max: usize) -> Option<Vec<u8>> {
             let n = usize::from(r.u16().ok()?);
             if n > max {
@@ -397,6 +447,18 @@ impl Sessions {
             };
             let symmetric = SymDef::unmarshal(r).ok()?;
             let policy_digest = bytes(r, 64)?;
+            let (mut command_code, mut cp_hash, mut start_time, mut timeout) =
+                (None, Vec::new(), 0, 0);
+            if version >= 3 {
+                command_code = match r.u8().ok()? {
+                    0 => None,
+                    1 => Some(r.u32().ok()?),
+                    _ => return None,
+                };
+                cp_hash = bytes(r, 64)?;
+                start_time = r.u64().ok()?;
+                timeout = r.u64().ok()?;
+            }
             let saved = match r.u8().ok()? {
                 0 => None,
                 1 => Some(r.u64().ok()?),
@@ -414,6 +476,10 @@ impl Sessions {
                 bind,
                 symmetric,
                 policy_digest,
+                command_code,
+                cp_hash,
+                start_time,
+                timeout,
             };
             *slot = Some(Entry { session, saved });
         }
@@ -423,5 +489,76 @@ impl Sessions {
     /// Number of active (loaded or saved) sessions.
     pub fn active(&self) -> usize {
         self.entries.iter().flatten().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy_session() -> Session {
+        Session::new(
+            SessionKind::Policy,
+            HashAlg::Sha256,
+            None,
+            &[],
+            &[1; 16],
+            vec![2; 32],
+            SymDef::Null,
+        )
+    }
+
+    #[test]
+    fn policy_conditions_are_saved_and_older_versions_are_read() {
+        let mut s = policy_session();
+        s.policy_update(0x16C, &0x14Bu32.to_be_bytes(), None);
+        s.command_code = Some(0x14B);
+        s.cp_hash = vec![9; 32];
+        s.start_time = 1234;
+        s.timeout = 5678;
+        let mut sessions = Sessions::default();
+        let h = sessions.insert(s).unwrap();
+        let mut w = Writer::new();
+        sessions.write(&mut w);
+        let blob = w.into_vec();
+        let back = Sessions::read(&mut Reader::new(&blob), 3).unwrap();
+        let b = back.get(h).unwrap();
+        assert_eq!(b.command_code, Some(0x14B));
+        assert_eq!(b.cp_hash, vec![9; 32]);
+        assert_eq!((b.start_time, b.timeout), (1234, 5678));
+        assert_eq!(b.policy_digest, sessions.get(h).unwrap().policy_digest);
+
+        // Versions 1 and 2 had no policy conditions after policyDigest.
+        let mut w = Writer::new();
+        w.u8(1); // one session
+        w.u8(0); // slot
+        w.u8(1); // TPM_SE_POLICY
+        w.u16(0x000B);
+        w.u16(0); // sessionKey
+        w.u16(32);
+        w.bytes(&[2; 32]); // nonceTPM
+        w.u8(0); // unbound
+        w.u16(0x0010); // symmetric NULL
+        w.u16(32);
+        w.bytes(&[7; 32]); // policyDigest
+        w.u8(0); // loaded
+        let v1 = w.into_vec();
+        let old = Sessions::read(&mut Reader::new(&v1), 2).unwrap();
+        let o = old.get(0x0300_0000).unwrap();
+        assert_eq!(o.policy_digest, vec![7; 32]);
+        assert_eq!(o.command_code, None);
+        assert!(o.cp_hash.is_empty());
+        assert!(Sessions::read(&mut Reader::new(&v1), 3).is_none());
+    }
+
+    #[test]
+    fn reset_policy_starts_over() {
+        let mut s = policy_session();
+        s.policy_update(0x16C, &0x14Bu32.to_be_bytes(), None);
+        s.command_code = Some(0x14B);
+        s.timeout = 10;
+        s.reset_policy(99);
+        assert_eq!(s.policy_digest, vec![0; 32]);
+        assert_eq!((s.command_code, s.timeout, s.start_time), (None, 0, 99));
     }
 }

@@ -16,8 +16,9 @@ use zeroize::Zeroizing;
 /// Magic of a volatile-state blob.
 pub const VOLATILE_MAGIC: [u8; 4] = *b"VTVS";
 /// Its version. Version 1 (without platformPolicy and the
-/// dictionary-attack time bases) is still read.
-pub const VOLATILE_VERSION: u16 = 2;
+/// dictionary-attack time bases) and version 2 (without the policy
+/// conditions of sessions) are still read.
+pub const VOLATILE_VERSION: u16 = 3;
 
 fn orderly_byte(o: Orderly) -> u8 {
     match o {
@@ -106,7 +107,7 @@ impl Tpm {
             return Err(EngineError::State(StateError::Version(version)));
         }
         let parse =
-            |r: &mut Reader<'_>| -> Result<(bool, bool, Orderly, Volatile, u64), WireError> {
+            move |r: &mut Reader<'_>| -> Result<(bool, bool, Orderly, Volatile, u64), WireError> {
                 let powered = read_flag(r)?;
                 let started = read_flag(r)?;
                 let prev_orderly = match r.u8()? {
@@ -137,7 +138,7 @@ impl Tpm {
                 v.context_counter = r.u64()?;
                 let time = r.u64()?;
                 v.objects = Objects::read(r).ok_or(WireError::Value)?;
-                v.sessions = Sessions::read(r).ok_or(WireError::Value)?;
+                v.sessions = Sessions::read(r, version).ok_or(WireError::Value)?;
                 if version >= 2 {
                     v.platform_policy.alg = r.u16()?;
                     let n = usize::from(r.u16()?);

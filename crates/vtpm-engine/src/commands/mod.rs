@@ -6,6 +6,8 @@ pub mod capability;
 pub mod clock;
 pub mod context;
 pub mod dictionary_attack;
+pub mod duplication;
+pub mod ea;
 pub mod hierarchy;
 pub mod nv;
 pub mod object;
@@ -84,6 +86,22 @@ const OBJECT: HandleSpec = HandleSpec {
 const OBJECT_ADMIN: HandleSpec = HandleSpec {
     kind: HandleKind::Object,
     auth: AuthRole::Admin,
+};
+const OBJECT_DUP: HandleSpec = HandleSpec {
+    kind: HandleKind::Object,
+    auth: AuthRole::Dup,
+};
+const OBJECT_PLUS_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::ObjectPlus,
+    auth: AuthRole::User,
+};
+const ENTITY_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Entity,
+    auth: AuthRole::User,
+};
+const POLICY_SESSION: HandleSpec = HandleSpec {
+    kind: HandleKind::PolicySession,
+    auth: AuthRole::None,
 };
 const HIERARCHY_PLUS_USER: HandleSpec = HandleSpec {
     kind: HandleKind::HierarchyPlus,
@@ -275,6 +293,20 @@ pub static TABLE: &[CommandDef] = &[
         run::<random::stir_random::StirRandom>,
     ),
     def(
+        Cc::ActivateCredential,
+        &[OBJECT_ADMIN, OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::activate_credential::ActivateCredential>,
+    ),
+    def(
+        Cc::Duplicate,
+        &[OBJECT_DUP, OBJECT_PLUS],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<duplication::duplicate::Duplicate>,
+    ),
+    def(
         Cc::NV_Read,
         &[NV_AUTH_USER, NV_INDEX],
         false,
@@ -287,6 +319,20 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<object::object_change_auth::ObjectChangeAuth>,
+    ),
+    def(
+        Cc::PolicySecret,
+        &[ENTITY_USER, POLICY_SESSION],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<ea::policy_secret::PolicySecret>,
+    ),
+    def(
+        Cc::Rewrap,
+        &[OBJECT_PLUS_USER, OBJECT_PLUS],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<duplication::rewrap::Rewrap>,
     ),
     def(
         Cc::Create,
@@ -308,6 +354,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<symmetric::hmac::Hmac>,
+    ),
+    def(
+        Cc::Import,
+        &[OBJECT_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<duplication::import::Import>,
     ),
     def(
         Cc::Load,
@@ -394,11 +447,25 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::load_external::LoadExternal>,
     ),
     def(
+        Cc::MakeCredential,
+        &[OBJECT],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<object::make_credential::MakeCredential>,
+    ),
+    def(
         Cc::NV_ReadPublic,
         &[NV_INDEX],
         false,
         attr::ENCRYPT,
         run::<nv::nv_read_public::NvReadPublic>,
+    ),
+    def(
+        Cc::PolicyCommandCode,
+        &[POLICY_SESSION],
+        false,
+        0,
+        run::<ea::policy_command_code::PolicyCommandCode>,
     ),
     def(
         Cc::ReadPublic,
@@ -491,6 +558,13 @@ pub static TABLE: &[CommandDef] = &[
         true,
         attr::DECRYPT,
         run::<sequence::hash_sequence_start::HashSequenceStart>,
+    ),
+    def(
+        Cc::PolicyGetDigest,
+        &[POLICY_SESSION],
+        false,
+        attr::ENCRYPT,
+        run::<ea::policy_get_digest::PolicyGetDigest>,
     ),
     def(
         Cc::TestParms,

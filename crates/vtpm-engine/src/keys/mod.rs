@@ -6,6 +6,7 @@
 pub mod create;
 pub mod primary;
 pub mod protect;
+pub mod secret;
 pub mod template;
 
 use crate::crypto::ecc::{Curve, EccKey, EccPoint};
@@ -117,6 +118,19 @@ impl KeyObject {
             && matches!(
                 self.public.parms,
                 PublicParms::Rsa { .. } | PublicParms::Ecc { .. } | PublicParms::SymCipher { .. }
+            )
+    }
+
+    /// An asymmetric storage key, possibly public-only (the reference
+    /// implementation's ObjectIsStorage): a new parent for duplication and
+    /// the protector of credentials.
+    pub fn is_asymmetric_storage(&self) -> bool {
+        self.has(object_attr::RESTRICTED)
+            && self.has(object_attr::DECRYPT)
+            && !self.has(object_attr::SIGN)
+            && matches!(
+                self.public.parms,
+                PublicParms::Rsa { .. } | PublicParms::Ecc { .. }
             )
     }
 

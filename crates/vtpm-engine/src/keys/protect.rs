@@ -199,3 +199,117 @@ pub fn inner_unwrap(
     }
     Ok(Zeroizing::new(rest.to_vec()))
 }
+
+/// An outer wrap's parameters: the hash (the protector's nameAlg), the seed
+/// and the protector's symmetric key size.
+#[derive(Clone, Copy, Debug)]
+pub struct OuterWrap<'a> {
+    /// nameAlg of the new parent or of the credential's protector.
+    pub hash: HashAlg,
+    /// The duplication or credential seed.
+    pub seed: &'a [u8],
+    /// The protector's symmetric key size in bits.
+    pub key_bits: u16,
+}
+
+/// A duplication blob (Part 1 §23.3.2, the reference implementation's
+/// SensitiveToDuplicate): TPM2B_SENSITIVE, inner-wrapped with `inner_key`
+/// (integrity hash: the object's `name_alg`), then outer-wrapped without
+/// IV.
+pub fn sensitive_to_duplicate(
+    sensitive: &Sensitive,
+    name: &[u8],
+    name_alg: HashAlg,
+    inner_key: Option<&[u8]>,
+    outer: Option<OuterWrap<'_>>,
+) -> Result<Vec<u8>, TpmRc> {
+    let mut data = marshal_sensitive(sensitive);
+    if let Some(key) = inner_key {
+        data = Zeroizing::new(inner_wrap(name_alg, key, name, &data)?);
+    }
+    match outer {
+        Some(o) => outer_wrap(o.hash, o.seed, o.key_bits, name, &data, None),
+        None => Ok(data.to_vec()),
+    }
+}
+
+/// The sensitive area of a duplication blob (DuplicateToSensitive):
+/// TPM_RC_INTEGRITY when a wrap's integrity fails, TPM_RC_SIZE or
+/// TPM_RC_INSUFFICIENT when what remains is not exactly one
+/// TPM2B_SENSITIVE (no position).
+pub fn duplicate_to_sensitive(
+    blob: &[u8],
+    name: &[u8],
+    name_alg: HashAlg,
+    inner_key: Option<&[u8]>,
+    outer: Option<OuterWrap<'_>>,
+) -> Result<Sensitive, TpmRc> {
+    let mut data = match outer {
+        Some(o) => outer_unwrap(o.hash, o.seed, o.key_bits, name, blob, false)?,
+        None => Zeroizing::new(blob.to_vec()),
+    };
+    if let Some(key) = inner_key {
+        data = inner_unwrap(name_alg, key, name, &data)?;
+    }
+    let mut r = Reader::new(&data);
+    let n = usize::from(r.u16().map_err(|_| TpmRc::INSUFFICIENT)?);
+    if n != r.remaining() {
+        return Err(TpmRc::SIZE);
+    }
+    let s = Sensitive::unmarshal(&mut r).map_err(|e| e.rc())?;
+    r.finish().map_err(|_| TpmRc::SIZE)?;
+    Ok(s)
+}
+
+/// The part of a duplication blob under its outer wrap (TPM2_Rewrap): the
+/// blob with the outer integrity removed and decrypted.
+pub fn remove_outer_wrap(
+    blob: &[u8],
+    name: &[u8],
+    outer: OuterWrap<'_>,
+) -> Result<Zeroizing<Vec<u8>>, TpmRc> {
+    outer_unwrap(outer.hash, outer.seed, outer.key_bits, name, blob, false)
+}
+
+/// A credential blob (TPM2B_ID_OBJECT contents, Part 1 §24.4):
+/// TPM2B_DIGEST(credential) outer-wrapped without IV, with the Name of
+/// the object the credential is for.
+pub fn secret_to_credential(
+    credential: &[u8],
+    object_name: &[u8],
+    outer: OuterWrap<'_>,
+) -> Result<Vec<u8>, TpmRc> {
+    let mut w = Writer::with_capacity(2 + credential.len());
+    w.sized_u16(|w| w.bytes(credential));
+    let data = Zeroizing::new(w.into_vec());
+    outer_wrap(
+        outer.hash,
+        outer.seed,
+        outer.key_bits,
+        object_name,
+        &data,
+        None,
+    )
+}
+
+/// The credential in a credential blob: TPM_RC_INTEGRITY when the HMAC
+/// fails (wrong seed or Name), TPM_RC_SIZE when what it decrypts to is not
+/// exactly one TPM2B_DIGEST (no position).
+pub fn credential_to_secret(
+    blob: &[u8],
+    object_name: &[u8],
+    outer: OuterWrap<'_>,
+) -> Result<Zeroizing<Vec<u8>>, TpmRc> {
+    let data = outer_unwrap(
+        outer.hash,
+        outer.seed,
+        outer.key_bits,
+        object_name,
+        blob,
+        false,
+    )?;
+    let mut r = Reader::new(&data);
+    let d = vtpm_wire::types::Digest::unmarshal(&mut r).map_err(|e| e.rc())?;
+    r.finish().map_err(|_| TpmRc::SIZE)?;
+    Ok(Zeroizing::new(d.as_bytes().to_vec()))
+}

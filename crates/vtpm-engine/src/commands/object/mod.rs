@@ -1,9 +1,11 @@
 //! Part 3 §12 "Object Commands".
 
+pub mod activate_credential;
 pub mod create;
 pub mod create_loaded;
 pub mod load;
 pub mod load_external;
+pub mod make_credential;
 pub mod object_change_auth;
 pub mod read_public;
 pub mod unseal;

@@ -81,7 +81,7 @@ impl Command for StartAuthSession {
         };
         let mut nonce_tpm = vec![0u8; input.auth_hash.size()];
         tpm.random(&mut nonce_tpm);
-        let session = Session::new(
+        let mut session = Session::new(
             input.session_type,
             input.auth_hash,
             bind_auth.as_ref().map(|a| (bind, a.as_slice())),
@@ -90,6 +90,8 @@ impl Command for StartAuthSession {
             nonce_tpm.clone(),
             input.symmetric,
         );
+        // Policy time limits count from here (TPM2_PolicySecret).
+        session.start_time = tpm.time_ms();
         let h = tpm.v.sessions.insert(session)?;
         out.handle = Some(h);
         out.params

@@ -1,0 +1,22 @@
+//! Part 3 §23 "Enhanced Authorization (EA) Commands": policy commands that
+//! extend a policy (or trial) session's policyDigest and record the
+//! conditions the authorized command must then meet.
+
+pub mod policy_command_code;
+pub mod policy_get_digest;
+pub mod policy_secret;
+
+use crate::Tpm;
+use crate::session::Session;
+use vtpm_wire::rc::TpmRc;
+
+impl Tpm {
+    /// The policy or trial session at `h` (the command's TPMI_SH_POLICY
+    /// handle, already checked to be loaded).
+    pub(crate) fn policy_session_mut(&mut self, h: u32, n: usize) -> Result<&mut Session, TpmRc> {
+        self.v
+            .sessions
+            .get_mut(h)
+            .ok_or(TpmRc::REFERENCE_H0.plus(n.saturating_sub(1)))
+    }
+}

@@ -1,0 +1,870 @@
+//! Duplication, import and credentials (Part 1 §22-24, Part 3 §12.5-12.6,
+//! §13) and the policy commands their real flows need
+//! (TPM2_PolicyCommandCode, TPM2_PolicySecret, TPM2_PolicyGetDigest),
+//! driven by tpm2-tools. The judges are independent of vtpm: tpm2-tools
+//! builds import blobs and credentials in software (OpenSSL keys,
+//! `tpm2_duplicate -T none`, `tpm2_makecredential -T none`), OpenSSL gives
+//! the expected public keys, policy digests and Names are recomputed here
+//! from the spec's formulas, and a second vtpm instance must accept what
+//! the first one exports.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::expect_used
+)]
+
+use std::path::Path;
+use std::process::Command;
+use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command, unhex};
+
+use vtpm_tests::both;
+
+both!(
+    policy_trial_digests,
+    import_openssl_keys,
+    import_software_duplicate_and_corruption,
+    duplicate_between_two_tpms,
+    credential_with_rsa_ek,
+    credential_with_ecc_ek,
+);
+
+const TPM_CC_POLICY_COMMAND_CODE: u32 = 0x16C;
+const TPM_CC_POLICY_SECRET: u32 = 0x151;
+const TPM_CC_DUPLICATE: u32 = 0x14B;
+const TPM_RH_ENDORSEMENT: u32 = 0x4000_000B;
+
+/// The EK policy of the TCG EK Credential Profile's default templates:
+/// PolicySecret(TPM_RH_ENDORSEMENT) with SHA-256.
+const EK_POLICY_SHA256: &str = "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa";
+
+/// Starts a server and runs `tpm2_startup -c`.
+fn started(protocol: Protocol) -> Server {
+    let server = Server::start(protocol);
+    server.startup_clear();
+    server
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs a tpm2-tools program that computes in software (`-T none`).
+fn offline(tool: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new(tool);
+    cmd.arg("-T")
+        .arg("none")
+        .args(args)
+        .env_remove("TPM2TOOLS_TCTI")
+        .env_remove("TCTI");
+    let r = run_command(cmd, TOOL_TIMEOUT);
+    assert!(r.success(), "expected success: {r}");
+    r.stdout
+}
+
+/// Runs a program that must succeed (openssl).
+fn sh(program: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let r = run_command(cmd, TOOL_TIMEOUT);
+    assert!(r.success(), "expected success: {r}");
+    r.stdout
+}
+
+/// Flushes every loaded transient object (tpm2-tools talks to the TPM
+/// without a resource manager here, so what each tool loads stays).
+fn flush(server: &Server) {
+    server.ok("tpm2_flushcontext", ["-t"]);
+}
+
+/// The Name of the public area in a TPM2B_PUBLIC file with nameAlg
+/// SHA-256: 0x000B || SHA-256(TPMT_PUBLIC).
+fn name_of_public_file(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let size = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+    assert_eq!(
+        size + 2,
+        bytes.len(),
+        "{} is one TPM2B_PUBLIC",
+        path.display()
+    );
+    let public = &bytes[2..];
+    assert_eq!(&public[2..4], &[0x00, 0x0B], "nameAlg SHA-256");
+    let mut name = vec![0x00, 0x0B];
+    name.extend(Hash::Sha256.digest(&[public]));
+    name
+}
+
+/// `name: <hex>` from a tool's output.
+fn printed_name(out: &str) -> Vec<u8> {
+    let line = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name:"))
+        .unwrap_or_else(|| panic!("no name in:\n{out}"));
+    unhex(line.trim())
+}
+
+/// A value `key: <hex>` from tpm2_readpublic's output.
+fn readpublic_hex(out: &str, key: &str) -> Vec<u8> {
+    let v = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in:\n{out}"));
+    unhex(v.trim())
+}
+
+/// Asserts that a tool failed with TPM response code `rc` (tss prints it
+/// as `ErrorCode (0x%08x)`).
+fn assert_rc(r: &vtpm_tests::Run, rc: u32) {
+    assert!(!r.success(), "expected failure: {r}");
+    let want = format!("0x{rc:08x}");
+    assert!(
+        r.stderr.to_lowercase().contains(&want),
+        "expected TPM response code {want}: {r}"
+    );
+}
+
+/// policyDigest after PolicyCommandCode(Duplicate) from a fresh session:
+/// SHA-256(0^32 || TPM_CC_PolicyCommandCode || TPM_CC_Duplicate).
+fn duplicate_policy() -> Vec<u8> {
+    Hash::Sha256.digest(&[
+        &[0u8; 32],
+        &TPM_CC_POLICY_COMMAND_CODE.to_be_bytes(),
+        &TPM_CC_DUPLICATE.to_be_bytes(),
+    ])
+}
+
+fn policy_trial_digests(protocol: Protocol) {
+    let server = started(protocol);
+    let dir = TempDir::new("dup-policy");
+    let s = dir.join("trial.ctx");
+    let file = dir.join("policy.dat");
+
+    // PolicyCommandCode (and PolicyGetDigest, which writes the file).
+    server.ok("tpm2_startauthsession", ["-S", p(&s)]);
+    server.ok(
+        "tpm2_policycommandcode",
+        ["-S", p(&s), "-L", p(&file), "TPM2_CC_Duplicate"],
+    );
+    server.ok("tpm2_flushcontext", [p(&s)]);
+    assert_eq!(
+        hex(&std::fs::read(&file).unwrap()),
+        hex(&duplicate_policy())
+    );
+
+    // PolicySecret(TPM_RH_ENDORSEMENT): H(H(0^32 || cc || authName) ||
+    // policyRef), the EK Credential Profile's EK policy.
+    server.ok("tpm2_startauthsession", ["-S", p(&s)]);
+    server.ok(
+        "tpm2_policysecret",
+        ["-S", p(&s), "-c", "e", "-L", p(&file)],
+    );
+    server.ok("tpm2_flushcontext", [p(&s)]);
+    let inner = Hash::Sha256.digest(&[
+        &[0u8; 32],
+        &TPM_CC_POLICY_SECRET.to_be_bytes(),
+        &TPM_RH_ENDORSEMENT.to_be_bytes(),
+    ]);
+    let expected = Hash::Sha256.digest(&[&inner, b""]);
+    assert_eq!(hex(&expected), EK_POLICY_SHA256);
+    assert_eq!(hex(&std::fs::read(&file).unwrap()), EK_POLICY_SHA256);
+
+    // Both in one policy: PolicySecret then PolicyCommandCode.
+    server.ok("tpm2_startauthsession", ["-S", p(&s)]);
+    server.ok("tpm2_policysecret", ["-S", p(&s), "-c", "o"]);
+    server.ok(
+        "tpm2_policycommandcode",
+        ["-S", p(&s), "-L", p(&file), "TPM2_CC_Duplicate"],
+    );
+    server.ok("tpm2_flushcontext", [p(&s)]);
+    let owner = Hash::Sha256.digest(&[
+        &Hash::Sha256.digest(&[
+            &[0u8; 32],
+            &TPM_CC_POLICY_SECRET.to_be_bytes(),
+            &0x4000_0001u32.to_be_bytes(),
+        ]),
+        b"",
+    ]);
+    let both = Hash::Sha256.digest(&[
+        &owner,
+        &TPM_CC_POLICY_COMMAND_CODE.to_be_bytes(),
+        &TPM_CC_DUPLICATE.to_be_bytes(),
+    ]);
+    assert_eq!(hex(&std::fs::read(&file).unwrap()), hex(&both));
+
+    // A second, different command code in the same session: TPM_RC_VALUE
+    // (parameter 1).
+    server.ok("tpm2_startauthsession", ["-S", p(&s)]);
+    server.ok("tpm2_policycommandcode", ["-S", p(&s), "TPM2_CC_Duplicate"]);
+    let r = server.run("tpm2_policycommandcode", ["-S", p(&s), "TPM2_CC_Import"]);
+    assert_rc(&r, 0x1C4);
+    server.ok("tpm2_flushcontext", [p(&s)]);
+}
+
+/// A primary storage key in the owner hierarchy.
+fn primary(server: &Server, dir: &TempDir, name: &str, alg: &str) -> std::path::PathBuf {
+    let ctx = dir.join(name);
+    server.ok("tpm2_createprimary", ["-C", "o", "-G", alg, "-c", p(&ctx)]);
+    flush(server);
+    ctx
+}
+
+fn import_openssl_keys(protocol: Protocol) {
+    let server = started(protocol);
+    let dir = TempDir::new("dup-import");
+    let parent = primary(&server, &dir, "parent.ctx", "rsa");
+
+    // RSA-2048: tpm2_import builds the duplication blob for the parent in
+    // software; TPM2_Import rewraps it, TPM2_Load checks the prime against
+    // the modulus.
+    let pem = dir.join("k.pem");
+    sh("openssl", &["genrsa", "-out", p(&pem), "2048"]);
+    let (pubf, privf, ctx) = (dir.join("k.pub"), dir.join("k.priv"), dir.join("k.ctx"));
+    server.ok(
+        "tpm2_import",
+        [
+            "-C",
+            p(&parent),
+            "-G",
+            "rsa",
+            "-i",
+            p(&pem),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+        ],
+    );
+    flush(&server);
+    let out = server.ok(
+        "tpm2_load",
+        [
+            "-C",
+            p(&parent),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+            "-c",
+            p(&ctx),
+        ],
+    );
+    flush(&server);
+    assert_eq!(printed_name(&out), name_of_public_file(&pubf));
+    let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
+    let modulus = sh("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
+    let modulus = unhex(modulus.trim().strip_prefix("Modulus=").unwrap());
+    assert_eq!(hex(&readpublic_hex(&rp, "rsa")), hex(&modulus));
+
+    // ECC P-256.
+    let pem = dir.join("e.pem");
+    sh(
+        "openssl",
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            p(&pem),
+        ],
+    );
+    let der = dir.join("e.der");
+    sh(
+        "openssl",
+        &[
+            "ec",
+            "-in",
+            p(&pem),
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            p(&der),
+        ],
+    );
+    let spki = std::fs::read(&der).unwrap();
+    let point = &spki[spki.len() - 65..];
+    assert_eq!(point[0], 0x04, "uncompressed point at the end of the SPKI");
+    let (pubf, privf, ctx) = (dir.join("e.pub"), dir.join("e.priv"), dir.join("e.ctx"));
+    server.ok(
+        "tpm2_import",
+        [
+            "-C",
+            p(&parent),
+            "-G",
+            "ecc",
+            "-i",
+            p(&pem),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+        ],
+    );
+    flush(&server);
+    server.ok(
+        "tpm2_load",
+        [
+            "-C",
+            p(&parent),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+            "-c",
+            p(&ctx),
+        ],
+    );
+    flush(&server);
+    let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
+    assert_eq!(hex(&readpublic_hex(&rp, "x")), hex(&point[1..33]));
+    assert_eq!(hex(&readpublic_hex(&rp, "y")), hex(&point[33..]));
+
+    // An HMAC key: TPM2_Load checks unique = H(seedValue || key).
+    let key = dir.write("hmac.key", &[0x5Au8; 32]);
+    let (pubf, privf, ctx) = (dir.join("h.pub"), dir.join("h.priv"), dir.join("h.ctx"));
+    server.ok(
+        "tpm2_import",
+        [
+            "-C",
+            p(&parent),
+            "-G",
+            "hmac",
+            "-i",
+            p(&key),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+        ],
+    );
+    flush(&server);
+    let out = server.ok(
+        "tpm2_load",
+        [
+            "-C",
+            p(&parent),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+            "-c",
+            p(&ctx),
+        ],
+    );
+    flush(&server);
+    assert_eq!(printed_name(&out), name_of_public_file(&pubf));
+}
+
+fn import_software_duplicate_and_corruption(protocol: Protocol) {
+    let server = started(protocol);
+    let dir = TempDir::new("dup-soft");
+    for alg in ["rsa", "ecc"] {
+        // The parent's public area, and a duplication blob for it made
+        // entirely by tpm2-tools (OpenSSL): seed encrypted to the parent
+        // (OAEP or ECDH + KDFe, label "DUPLICATE"), outer wrap.
+        let parent = primary(&server, &dir, &format!("{alg}-parent.ctx"), alg);
+        let parent_pub = dir.join(&format!("{alg}-parent.pub"));
+        server.ok("tpm2_readpublic", ["-c", p(&parent), "-o", p(&parent_pub)]);
+        flush(&server);
+        let pem = dir.join("k.pem");
+        sh("openssl", &["genrsa", "-out", p(&pem), "2048"]);
+        let (pubf, dpriv, seed) = (
+            dir.join("kd.pub"),
+            dir.join("kd.dpriv"),
+            dir.join("kd.seed"),
+        );
+        offline(
+            "tpm2_duplicate",
+            &[
+                "-U",
+                p(&parent_pub),
+                "-G",
+                "rsa",
+                "-k",
+                p(&pem),
+                "-u",
+                p(&pubf),
+                "-r",
+                p(&dpriv),
+                "-s",
+                p(&seed),
+            ],
+        );
+        let (privf, ctx) = (dir.join("kd.priv"), dir.join("kd.ctx"));
+        server.ok(
+            "tpm2_import",
+            [
+                "-C",
+                p(&parent),
+                "-G",
+                "rsa",
+                "-i",
+                p(&dpriv),
+                "-s",
+                p(&seed),
+                "-u",
+                p(&pubf),
+                "-r",
+                p(&privf),
+            ],
+        );
+        flush(&server);
+        let out = server.ok(
+            "tpm2_load",
+            [
+                "-C",
+                p(&parent),
+                "-u",
+                p(&pubf),
+                "-r",
+                p(&privf),
+                "-c",
+                p(&ctx),
+            ],
+        );
+        flush(&server);
+        assert_eq!(printed_name(&out), name_of_public_file(&pubf), "[{alg}]");
+        let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
+        let modulus = sh("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
+        let modulus = unhex(modulus.trim().strip_prefix("Modulus=").unwrap());
+        assert_eq!(hex(&readpublic_hex(&rp, "rsa")), hex(&modulus), "[{alg}]");
+
+        // One flipped bit anywhere in the blob (integrity HMAC, encrypted
+        // sensitive area): TPM_RC_INTEGRITY on parameter 3 (duplicate).
+        let blob = std::fs::read(&dpriv).unwrap();
+        for at in [3, 40, blob.len() - 1] {
+            let mut bad = blob.clone();
+            bad[at] ^= 0x01;
+            let bad_path = dir.write("bad.dpriv", &bad);
+            let r = server.run(
+                "tpm2_import",
+                [
+                    "-C",
+                    p(&parent),
+                    "-G",
+                    "rsa",
+                    "-i",
+                    p(&bad_path),
+                    "-s",
+                    p(&seed),
+                    "-u",
+                    p(&pubf),
+                    "-r",
+                    p(&dir.join("bad.priv")),
+                ],
+            );
+            flush(&server);
+            assert_rc(&r, 0x3DF);
+        }
+        // A seed for another key: the HMAC key differs, TPM_RC_INTEGRITY.
+        let other_seed = dir.join("other.seed");
+        offline(
+            "tpm2_duplicate",
+            &[
+                "-U",
+                p(&parent_pub),
+                "-G",
+                "rsa",
+                "-k",
+                p(&pem),
+                "-u",
+                p(&dir.join("other.pub")),
+                "-r",
+                p(&dir.join("other.dpriv")),
+                "-s",
+                p(&other_seed),
+            ],
+        );
+        let r = server.run(
+            "tpm2_import",
+            [
+                "-C",
+                p(&parent),
+                "-G",
+                "rsa",
+                "-i",
+                p(&dpriv),
+                "-s",
+                p(&other_seed),
+                "-u",
+                p(&pubf),
+                "-r",
+                p(&dir.join("bad.priv")),
+            ],
+        );
+        flush(&server);
+        assert_rc(&r, 0x3DF);
+    }
+}
+
+fn duplicate_between_two_tpms(protocol: Protocol) {
+    let a = started(protocol);
+    let b = started(protocol);
+    let dir = TempDir::new("dup-two");
+    let f = |n: &str| dir.join(n);
+
+    // B: a storage parent under its SRK; its public area goes to A.
+    let srk_b = primary(&b, &dir, "srk-b.ctx", "rsa");
+    b.ok(
+        "tpm2_create",
+        [
+            "-C",
+            p(&srk_b),
+            "-G",
+            "ecc",
+            "-r",
+            p(&f("np.prv")),
+            "-u",
+            p(&f("np.pub")),
+            "-a",
+            "restricted|sensitivedataorigin|decrypt|userwithauth|fixedtpm|fixedparent",
+        ],
+    );
+    flush(&b);
+
+    // A: a duplicable key whose policy allows only TPM2_Duplicate.
+    let s = f("session.ctx");
+    a.ok("tpm2_startauthsession", ["-S", p(&s)]);
+    a.ok(
+        "tpm2_policycommandcode",
+        ["-S", p(&s), "-L", p(&f("dpolicy.dat")), "TPM2_CC_Duplicate"],
+    );
+    a.ok("tpm2_flushcontext", [p(&s)]);
+    assert_eq!(std::fs::read(f("dpolicy.dat")).unwrap(), duplicate_policy());
+    let srk_a = primary(&a, &dir, "srk-a.ctx", "rsa");
+    a.ok(
+        "tpm2_create",
+        [
+            "-C",
+            p(&srk_a),
+            "-G",
+            "rsa",
+            "-p",
+            "foo",
+            "-r",
+            p(&f("key.prv")),
+            "-u",
+            p(&f("key.pub")),
+            "-L",
+            p(&f("dpolicy.dat")),
+            "-a",
+            "sensitivedataorigin|userwithauth|decrypt|sign",
+        ],
+    );
+    flush(&a);
+    let out = a.ok(
+        "tpm2_load",
+        [
+            "-C",
+            p(&srk_a),
+            "-r",
+            p(&f("key.prv")),
+            "-u",
+            p(&f("key.pub")),
+            "-c",
+            p(&f("key.ctx")),
+        ],
+    );
+    flush(&a);
+    let key_name = printed_name(&out);
+    assert_eq!(key_name, name_of_public_file(&f("key.pub")));
+    a.ok(
+        "tpm2_loadexternal",
+        ["-C", "o", "-u", p(&f("np.pub")), "-c", p(&f("np-a.ctx"))],
+    );
+    flush(&a);
+    b.ok(
+        "tpm2_load",
+        [
+            "-C",
+            p(&srk_b),
+            "-u",
+            p(&f("np.pub")),
+            "-r",
+            p(&f("np.prv")),
+            "-c",
+            p(&f("np-b.ctx")),
+        ],
+    );
+    flush(&b);
+
+    // DUP role: a password / HMAC authorization is refused
+    // (TPM_RC_AUTH_UNAVAILABLE).
+    let r = a.run(
+        "tpm2_duplicate",
+        [
+            "-C",
+            p(&f("np-a.ctx")),
+            "-c",
+            p(&f("key.ctx")),
+            "-G",
+            "null",
+            "-p",
+            "foo",
+            "-r",
+            p(&f("x.dpriv")),
+            "-s",
+            p(&f("x.seed")),
+        ],
+    );
+    flush(&a);
+    assert_rc(&r, 0x12F);
+
+    // Duplicate on A with a policy session, import and load on B:
+    // without an inner wrap, with one under a key A makes (-o), and under
+    // a key the caller gives (-i).
+    let given = dir.write("given.key", &[0xC3u8; 16]);
+    for (i, (wrap, key_opt)) in [("null", None), ("aes", Some("-o")), ("aes", Some("-i"))]
+        .into_iter()
+        .enumerate()
+    {
+        let (dpriv, seed, inner) = (
+            f(&format!("dup{i}.dpriv")),
+            f(&format!("dup{i}.seed")),
+            f(&format!("inner{i}.key")),
+        );
+        a.ok("tpm2_startauthsession", ["--policy-session", "-S", p(&s)]);
+        a.ok("tpm2_policycommandcode", ["-S", p(&s), "TPM2_CC_Duplicate"]);
+        let mut args = vec![
+            "-C".to_string(),
+            p(&f("np-a.ctx")).into(),
+            "-c".into(),
+            p(&f("key.ctx")).into(),
+            "-G".into(),
+            wrap.into(),
+            "-p".into(),
+            format!("session:{}", p(&s)),
+            "-r".into(),
+            p(&dpriv).into(),
+            "-s".into(),
+            p(&seed).into(),
+        ];
+        let inner_key = match key_opt {
+            Some("-o") => Some(inner.clone()),
+            Some(_) => Some(given.clone()),
+            None => None,
+        };
+        if let (Some(opt), Some(k)) = (key_opt, &inner_key) {
+            args.push(opt.into());
+            args.push(p(k).into());
+        }
+        a.ok("tpm2_duplicate", &args);
+        a.ok("tpm2_flushcontext", [p(&s)]);
+        flush(&a);
+        if key_opt == Some("-o") {
+            assert_eq!(
+                std::fs::read(&inner).unwrap().len(),
+                16,
+                "a new AES-128 key"
+            );
+        }
+
+        let privf = f(&format!("key-b{i}.priv"));
+        let mut args = vec![
+            "-C".to_string(),
+            p(&f("np-b.ctx")).into(),
+            "-u".into(),
+            p(&f("key.pub")).into(),
+            "-i".into(),
+            p(&dpriv).into(),
+            "-r".into(),
+            p(&privf).into(),
+            "-s".into(),
+            p(&seed).into(),
+        ];
+        if let Some(k) = &inner_key {
+            args.push("-k".into());
+            args.push(p(k).into());
+        }
+        b.ok("tpm2_import", &args);
+        flush(&b);
+        let out = b.ok(
+            "tpm2_load",
+            [
+                "-C",
+                p(&f("np-b.ctx")),
+                "-u",
+                p(&f("key.pub")),
+                "-r",
+                p(&privf),
+                "-c",
+                p(&f("key-b.ctx")),
+            ],
+        );
+        flush(&b);
+        assert_eq!(printed_name(&out), key_name, "[{wrap} {key_opt:?}]");
+
+        // The wrong inner key: the inner integrity fails
+        // (TPM_RC_INTEGRITY, parameter 3).
+        if inner_key.is_some() {
+            let wrong = dir.write("wrong.key", &[0x11u8; 16]);
+            let mut args = args.clone();
+            let last = args.len() - 1;
+            args[last] = p(&wrong).into();
+            let r = b.run("tpm2_import", &args);
+            flush(&b);
+            assert_rc(&r, 0x3DF);
+        }
+    }
+}
+
+/// Makes a credential for an AK under an EK with tpm2-tools' software
+/// implementation and with the TPM's, and activates both on the TPM with a
+/// PolicySecret(TPM_RH_ENDORSEMENT) session for the EK.
+fn credential_flow(protocol: Protocol, alg: &str, ak_scheme: &str) {
+    let server = started(protocol);
+    let dir = TempDir::new("dup-cred");
+    let f = |n: &str| dir.join(n);
+    server.ok(
+        "tpm2_createek",
+        ["-c", p(&f("ek.ctx")), "-G", alg, "-u", p(&f("ek.pub"))],
+    );
+    flush(&server);
+    // The EK's authPolicy is PolicySecret(TPM_RH_ENDORSEMENT); creating the
+    // AK under it already needs policy sessions with TPM2_PolicySecret.
+    server.ok(
+        "tpm2_createak",
+        [
+            "-C",
+            p(&f("ek.ctx")),
+            "-c",
+            p(&f("ak.ctx")),
+            "-G",
+            alg,
+            "-g",
+            "sha256",
+            "-s",
+            ak_scheme,
+            "-u",
+            p(&f("ak.pub")),
+            "-n",
+            p(&f("ak.name")),
+        ],
+    );
+    flush(&server);
+    let ak_name = name_of_public_file(&f("ak.pub"));
+    assert_eq!(std::fs::read(f("ak.name")).unwrap(), ak_name);
+    let secret = dir.write("secret.bin", b"vtpm credential 0123456789abcdef");
+
+    let activate = |cred: &Path, out: &Path| -> vtpm_tests::Run {
+        let s = f("session.ctx");
+        server.ok("tpm2_startauthsession", ["--policy-session", "-S", p(&s)]);
+        server.ok("tpm2_policysecret", ["-S", p(&s), "-c", "e"]);
+        let r = server.run(
+            "tpm2_activatecredential",
+            [
+                "-c",
+                p(&f("ak.ctx")),
+                "-C",
+                p(&f("ek.ctx")),
+                "-i",
+                p(cred),
+                "-o",
+                p(out),
+                "-P",
+                &format!("session:{}", p(&s)),
+            ],
+        );
+        server.ok("tpm2_flushcontext", [p(&s)]);
+        flush(&server);
+        r
+    };
+
+    // The credential made in software (the TPM absent).
+    let cred = f("cred.out");
+    offline(
+        "tpm2_makecredential",
+        &[
+            "-e",
+            p(&f("ek.pub")),
+            "-s",
+            p(&secret),
+            "-n",
+            &hex(&ak_name),
+            "-o",
+            p(&cred),
+        ],
+    );
+    let out = f("act.out");
+    let r = activate(&cred, &out);
+    assert!(r.success(), "[{protocol}] {r}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&secret).unwrap()
+    );
+
+    // The credential made by the TPM (TPM2_LoadExternal of the EK's
+    // public area, TPM2_MakeCredential).
+    let cred2 = f("cred2.out");
+    server.ok(
+        "tpm2_makecredential",
+        [
+            "-e",
+            p(&f("ek.pub")),
+            "-s",
+            p(&secret),
+            "-n",
+            &hex(&ak_name),
+            "-o",
+            p(&cred2),
+        ],
+    );
+    flush(&server);
+    let out2 = f("act2.out");
+    let r = activate(&cred2, &out2);
+    assert!(r.success(), "[{protocol}] {r}");
+    assert_eq!(
+        std::fs::read(&out2).unwrap(),
+        std::fs::read(&secret).unwrap()
+    );
+
+    // A credential for another Name does not activate for this AK: the
+    // outer HMAC covers the Name (TPM_RC_INTEGRITY, parameter 1).
+    let mut other = ak_name.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    let cred3 = f("cred3.out");
+    offline(
+        "tpm2_makecredential",
+        &[
+            "-e",
+            p(&f("ek.pub")),
+            "-s",
+            p(&secret),
+            "-n",
+            &hex(&other),
+            "-o",
+            p(&cred3),
+        ],
+    );
+    let r = activate(&cred3, &f("act3.out"));
+    assert_rc(&r, 0x1DF);
+
+    // Without the EK's policy (a password for its USER role): refused.
+    let r = server.run(
+        "tpm2_activatecredential",
+        [
+            "-c",
+            p(&f("ak.ctx")),
+            "-C",
+            p(&f("ek.ctx")),
+            "-i",
+            p(&cred),
+            "-o",
+            p(&f("act4.out")),
+        ],
+    );
+    flush(&server);
+    assert_rc(&r, 0x12F);
+}
+
+fn credential_with_rsa_ek(protocol: Protocol) {
+    credential_flow(protocol, "rsa", "rsassa");
+}
+
+fn credential_with_ecc_ek(protocol: Protocol) {
+    credential_flow(protocol, "ecc", "ecdsa");
+}
