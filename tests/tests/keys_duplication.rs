@@ -209,6 +209,49 @@ fn primary(server: &Server, dir: &TempDir, name: &str, alg: &str) -> std::path::
     ctx
 }
 
+/// Signs a message with an imported key on the TPM and verifies the
+/// signature with OpenSSL against the key OpenSSL generated: the imported
+/// private part is the right one.
+fn sign_with_imported_key(server: &Server, dir: &TempDir, ctx: &Path, pem: &Path, scheme: &str) {
+    let msg = dir.write(&format!("{scheme}.msg"), b"signed by an imported key");
+    let sig = dir.join(&format!("{scheme}.sig"));
+    server.ok(
+        "tpm2_sign",
+        [
+            "-c",
+            p(ctx),
+            "-g",
+            "sha256",
+            "-s",
+            scheme,
+            "-f",
+            "plain",
+            "-o",
+            p(&sig),
+            p(&msg),
+        ],
+    );
+    flush(server);
+    let pubpem = dir.join(&format!("{scheme}.pub.pem"));
+    sh(
+        "openssl",
+        &["pkey", "-in", p(pem), "-pubout", "-out", p(&pubpem)],
+    );
+    let out = sh(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            p(&pubpem),
+            "-signature",
+            p(&sig),
+            p(&msg),
+        ],
+    );
+    assert!(out.contains("Verified OK"), "{out}");
+}
+
 fn import_openssl_keys(protocol: Protocol) {
     let server = started(protocol);
     let dir = TempDir::new("dup-import");
@@ -255,6 +298,8 @@ fn import_openssl_keys(protocol: Protocol) {
     let modulus = sh("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
     let modulus = unhex(modulus.trim().strip_prefix("Modulus=").unwrap());
     assert_eq!(hex(&readpublic_hex(&rp, "rsa")), hex(&modulus));
+    flush(&server);
+    sign_with_imported_key(&server, &dir, &ctx, &pem, "rsassa");
 
     // ECC P-256.
     let pem = dir.join("e.pem");
@@ -321,6 +366,8 @@ fn import_openssl_keys(protocol: Protocol) {
     let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
     assert_eq!(hex(&readpublic_hex(&rp, "x")), hex(&point[1..33]));
     assert_eq!(hex(&readpublic_hex(&rp, "y")), hex(&point[33..]));
+    flush(&server);
+    sign_with_imported_key(&server, &dir, &ctx, &pem, "ecdsa");
 
     // An HMAC key: TPM2_Load checks unique = H(seedValue || key).
     let key = dir.write("hmac.key", &[0x5Au8; 32]);
