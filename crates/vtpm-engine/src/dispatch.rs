@@ -61,6 +61,8 @@ pub enum HandleKind {
     Lockout,
     /// TPMI_RH_CLEAR: lockout or platform.
     Clear,
+    /// TPMI_RH_ENDORSEMENT: the endorsement hierarchy.
+    Endorsement,
 }
 
 /// One handle of a command.

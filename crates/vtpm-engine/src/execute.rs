@@ -386,6 +386,10 @@ impl Tpm {
                 handle::RH_PLATFORM => self.check_hierarchy_handle(h),
                 _ => Err(TpmRc::VALUE),
             },
+            HandleKind::Endorsement => match h {
+                handle::RH_ENDORSEMENT => self.check_hierarchy_handle(h),
+                _ => Err(TpmRc::VALUE),
+            },
         }
     }
 

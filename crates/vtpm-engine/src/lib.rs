@@ -395,6 +395,13 @@ impl Tpm {
         self.nv_dirty = true;
     }
 
+    /// Sets Clock (TPM2_ClockSet); written to NV with the response.
+    pub(crate) fn set_clock(&mut self, clock: u64) {
+        self.nv.clock = clock;
+        self.clock_base_ms = self.platform.now_ms();
+        self.nv_dirty = true;
+    }
+
     fn sync_clock(&mut self) {
         let now = self.platform.now_ms();
         self.nv.clock = self

@@ -19,6 +19,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod attest;
 pub mod codec;
 pub mod constants;
 pub mod object;

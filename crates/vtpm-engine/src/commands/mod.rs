@@ -2,6 +2,7 @@
 //! they are specified in, and the dispatch table that lists them.
 
 pub mod asymmetric;
+pub mod attestation;
 pub mod capability;
 pub mod clock;
 pub mod context;
@@ -107,6 +108,10 @@ const HIERARCHY_PLUS_USER: HandleSpec = HandleSpec {
     kind: HandleKind::HierarchyPlus,
     auth: AuthRole::User,
 };
+const ENDORSEMENT_USER: HandleSpec = HandleSpec {
+    kind: HandleKind::Endorsement,
+    auth: AuthRole::User,
+};
 const PARENT_PLUS_USER: HandleSpec = HandleSpec {
     kind: HandleKind::ParentPlus,
     auth: AuthRole::User,
@@ -181,6 +186,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<hierarchy::clear_control::ClearControl>,
     ),
     def(
+        Cc::ClockSet,
+        &[PROVISION_USER],
+        false,
+        attr::NV,
+        run::<clock::clock_set::ClockSet>,
+    ),
+    def(
         Cc::HierarchyChangeAuth,
         &[HIERARCHY_AUTH_USER],
         false,
@@ -207,6 +219,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NV | attr::DECRYPT,
         run::<hierarchy::set_primary_policy::SetPrimaryPolicy>,
+    ),
+    def(
+        Cc::ClockRateAdjust,
+        &[PROVISION_USER],
+        false,
+        0,
+        run::<clock::clock_rate_adjust::ClockRateAdjust>,
     ),
     def(
         Cc::CreatePrimary,
@@ -300,11 +319,32 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::activate_credential::ActivateCredential>,
     ),
     def(
+        Cc::Certify,
+        &[OBJECT_ADMIN, OBJECT_PLUS_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<attestation::certify::Certify>,
+    ),
+    def(
+        Cc::CertifyCreation,
+        &[OBJECT_PLUS_USER, OBJECT],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<attestation::certify_creation::CertifyCreation>,
+    ),
+    def(
         Cc::Duplicate,
         &[OBJECT_DUP, OBJECT_PLUS],
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<duplication::duplicate::Duplicate>,
+    ),
+    def(
+        Cc::GetTime,
+        &[ENDORSEMENT_USER, OBJECT_PLUS_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<attestation::get_time::GetTime>,
     ),
     def(
         Cc::NV_Read,
@@ -368,6 +408,13 @@ pub static TABLE: &[CommandDef] = &[
         true,
         attr::DECRYPT,
         run::<object::load::Load>,
+    ),
+    def(
+        Cc::Quote,
+        &[OBJECT_PLUS_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<attestation::quote::Quote>,
     ),
     def(
         Cc::RSA_Decrypt,

@@ -56,7 +56,7 @@ fn page<T: Clone>(all: &[(u32, T)], first: u32, count: u32, max: usize) -> (Vec<
     (taken, rest.len() > n)
 }
 
-fn firmware_version() -> (u32, u32) {
+pub(crate) fn firmware_version() -> (u32, u32) {
     let mut parts = env!("CARGO_PKG_VERSION")
         .split('.')
         .map(|p| p.parse::<u32>().unwrap_or(0));
