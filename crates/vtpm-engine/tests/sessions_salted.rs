@@ -694,12 +694,21 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
         256,
     );
 
-    // NV_DefineSpace authorized by the session (bound to the owner, so the
-    // HMAC key is sessionKey alone), its auth parameter encrypted with
-    // AES-128-CFB under KDFa(sessionKey, "CFB", nonceCaller, nonceTPM).
+    // NV_DefineSpace authorized by the session: bound to the owner, so the
+    // HMAC key is sessionKey alone, but the parameter-encryption key is
+    // sessionKey || authValue all the same (Part 1 §21.1; the reference
+    // implementation's ParseSessionBuffer and tpm2-tss agree): the auth
+    // parameter is encrypted with AES-128-CFB under
+    // KDFa(sessionKey || ownerAuth, "CFB", nonceCaller, nonceTPM).
     let nc = [0x11u8; 16];
     let nv_auth = b"nv-secret";
-    let stream = kdfa(&session_key, "CFB", &nc, &nonce_tpm, 256);
+    let stream = kdfa(
+        &[&session_key[..], owner_pw].concat(),
+        "CFB",
+        &nc,
+        &nonce_tpm,
+        256,
+    );
     let enc_auth = openssl_aes128_cfb(&dir, &stream[..16], &stream[16..], nv_auth);
     assert_ne!(&enc_auth[..], &nv_auth[..]);
     let index = 0x0150_0020u32;

@@ -78,17 +78,20 @@ impl Command for StartAuthSession {
         let bind_auth = if bind == handle::RH_NULL {
             None
         } else {
-            Some(
+            Some((
+                tpm.entity_name(bind),
                 tpm.entity_auth_value(bind)
                     .ok_or(TpmRc::HANDLE.with_handle(2))?,
-            )
+            ))
         };
         let mut nonce_tpm = vec![0u8; input.auth_hash.size()];
         tpm.random(&mut nonce_tpm);
         let mut session = Session::new(
             input.session_type,
             input.auth_hash,
-            bind_auth.as_ref().map(|a| (bind, a.as_slice())),
+            bind_auth
+                .as_ref()
+                .map(|(name, auth)| (bind, name.as_slice(), auth.as_slice())),
             &salt,
             input.nonce_caller.as_bytes(),
             nonce_tpm.clone(),
