@@ -748,3 +748,143 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
     );
     assert_eq!(rc_of(&r), 0, "NV_Write with the decrypted password");
 }
+
+/// NV_Write (command decrypt) and NV_Read (response encrypt) through a
+/// salted session whose symmetric algorithm is XOR (mask ≔ KDFa(sessionKey
+/// || authValue, "XOR", nonceNewer, nonceOlder, bits), Part 1 §21.3) or
+/// AES-256-CFB (OpenSSL's `enc -aes-256-cfb`), the data checked through a
+/// password read.
+#[test]
+fn xor_and_aes256_parameter_encryption() {
+    const CC_NV_READ: u32 = 0x14E;
+    const CC_NV_READ_PUBLIC: u32 = 0x169;
+    let dir = Scratch::new("xor");
+    let mut t = started();
+    let (key, public) = primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
+    let (qx, qy) = ecc_unique(&public, false);
+
+    let xor: [u8; 4] = [0x00, 0x0A, 0x00, 0x0B]; // XOR with SHA-256
+    let aes256: [u8; 6] = [0x00, 0x06, 0x01, 0x00, 0x00, 0x43];
+    for (i, symmetric) in [&xor[..], &aes256[..]].into_iter().enumerate() {
+        let index = 0x0150_0030 + i as u32;
+        let mut nv_public = index.to_be_bytes().to_vec();
+        nv_public.extend(alg::SHA256.to_be_bytes());
+        nv_public.extend(((1u32 << 2) | (1 << 18)).to_be_bytes()); // AUTHWRITE | AUTHREAD
+        nv_public.extend([0, 0]);
+        nv_public.extend(16u16.to_be_bytes());
+        let mut p = tpm2b(&[]);
+        p.extend(tpm2b(&nv_public));
+        let r = t.execute(
+            0,
+            &command(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&password(b"")), &p),
+        );
+        assert_eq!(rc_of(&r), 0);
+
+        let (ex, ey, z) = openssl_ecdh(&dir, &qx, &qy);
+        let salt = kdfe(&z, "SECRET", &ex, &qx);
+        let nonce_caller = [0x77u8; 16];
+        let (session, mut nonce_tpm) = session_of(&start_session(
+            &mut t,
+            key,
+            RH_NULL,
+            &nonce_caller,
+            &ecc_point(&ex, &ey),
+            symmetric,
+        ));
+        let session_key = kdfa(&salt, "ATH", &nonce_tpm, &nonce_caller, 256);
+        // The index's authValue is empty: HMAC and encryption key are the
+        // sessionKey.
+        let crypt = |data: &[u8], newer: &[u8], older: &[u8], encrypt: bool| -> Vec<u8> {
+            if i == 0 {
+                let mask = kdfa(&session_key, "XOR", newer, older, 8 * data.len() as u32);
+                data.iter().zip(mask).map(|(a, b)| a ^ b).collect()
+            } else {
+                let s = kdfa(&session_key, "CFB", newer, older, 256 + 128);
+                let input = dir.write("in.bin", data);
+                let out = dir.path("out.bin");
+                openssl(&[
+                    "enc",
+                    "-aes-256-cfb",
+                    if encrypt { "-e" } else { "-d" },
+                    "-K",
+                    &hex(&s[..32]),
+                    "-iv",
+                    &hex(&s[32..]),
+                    "-in",
+                    &input,
+                    "-out",
+                    &out,
+                ]);
+                dir.read("out.bin")
+            }
+        };
+
+        // NV_Write of 16 bytes, the data parameter encrypted (decrypt).
+        let data = b"sixteen byte msg";
+        let nc = [0x21u8; 16];
+        let enc = crypt(data, &nc, &nonce_tpm, true);
+        assert_ne!(&enc[..], &data[..]);
+        let mut params = tpm2b(&enc);
+        params.extend(0u16.to_be_bytes());
+        let r = t.execute(0, &command(CC_NV_READ_PUBLIC, &[index], None, &[]));
+        assert_eq!(rc_of(&r), 0);
+        let mut c = Cursor(&r[10..]);
+        c.b();
+        let name_before = c.b().to_vec();
+        let cp = sha256(&[
+            &cc::NV_WRITE.to_be_bytes(),
+            &name_before,
+            &name_before,
+            &params,
+        ]);
+        let attrs = 0x21; // continueSession | decrypt
+        let hmac = hmac_sha256(&session_key, &[&cp, &nc, &nonce_tpm, &[attrs]]);
+        let r = t.execute(
+            0,
+            &command(
+                cc::NV_WRITE,
+                &[index, index],
+                Some(&auth(session, &nc, attrs, &hmac)),
+                &params,
+            ),
+        );
+        let (out, area) = split(&r, 0);
+        nonce_tpm = check_response(cc::NV_WRITE, &out, &area, &session_key, &nc);
+
+        // The password read sees the plaintext.
+        let mut rp = 16u16.to_be_bytes().to_vec();
+        rp.extend(0u16.to_be_bytes());
+        let r = t.execute(
+            0,
+            &command(CC_NV_READ, &[index, index], Some(&password(b"")), &rp),
+        );
+        let (out, _) = split(&r, 0);
+        assert_eq!(Cursor(&out).b(), data, "decrypted by the TPM");
+
+        // NV_Read with the response encrypted (the index is written now:
+        // its Name changed).
+        let r = t.execute(0, &command(CC_NV_READ_PUBLIC, &[index], None, &[]));
+        let mut c = Cursor(&r[10..]);
+        c.b();
+        let name = c.b().to_vec();
+        assert_ne!(name, name_before);
+        let nc = [0x42u8; 16];
+        let attrs = 0x41; // continueSession | encrypt
+        let cp = sha256(&[&CC_NV_READ.to_be_bytes(), &name, &name, &rp]);
+        let hmac = hmac_sha256(&session_key, &[&cp, &nc, &nonce_tpm, &[attrs]]);
+        let r = t.execute(
+            0,
+            &command(
+                CC_NV_READ,
+                &[index, index],
+                Some(&auth(session, &nc, attrs, &hmac)),
+                &rp,
+            ),
+        );
+        let (out, area) = split(&r, 0);
+        let new_nonce = check_response(CC_NV_READ, &out, &area, &session_key, &nc);
+        let enc = Cursor(&out).b().to_vec();
+        assert_ne!(&enc[..], &data[..]);
+        assert_eq!(crypt(&enc, &new_nonce, &nc, false), data);
+    }
+}

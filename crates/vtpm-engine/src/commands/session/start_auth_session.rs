@@ -1,4 +1,6 @@
-//! TPM2_StartAuthSession (Part 3 §11.1).
+//! TPM2_StartAuthSession (Part 3 §11.1): HMAC, policy and trial sessions,
+//! optionally salted (a salt encrypted to a loaded RSA or ECC decryption
+//! key) and / or bound to an entity (its authValue).
 
 use crate::Tpm;
 use crate::crypto::hash::HashAlg;
@@ -80,8 +82,10 @@ impl Command for StartAuthSession {
         } else {
             Some((
                 tpm.entity_name(bind),
-                tpm.entity_auth_value(bind)
-                    .ok_or(TpmRc::HANDLE.with_handle(2))?,
+                Zeroizing::new(
+                    tpm.entity_auth_value(bind)
+                        .ok_or(TpmRc::HANDLE.with_handle(2))?,
+                ),
             ))
         };
         let mut nonce_tpm = vec![0u8; input.auth_hash.size()];
