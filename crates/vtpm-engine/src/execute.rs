@@ -665,7 +665,11 @@ impl Tpm {
             None => true,
             Some(s) => {
                 let auth = self.entity_auth(entity).unwrap_or_default();
-                !s.is_bound_to(entity, strip_trailing_zeros(&auth))
+                !s.is_bound_to(
+                    entity,
+                    &self.entity_name(entity),
+                    strip_trailing_zeros(&auth),
+                )
             }
         }
     }
@@ -687,13 +691,31 @@ impl Tpm {
         let auth = match u.entity {
             Some(h) if s.kind == SessionKind::Hmac => {
                 let auth = self.entity_auth_value(h).unwrap_or_default();
-                if s.is_bound_to(h, &auth) {
+                if s.is_bound_to(h, &self.entity_name(h), &auth) {
                     Vec::new()
                 } else {
                     auth
                 }
             }
             _ => Vec::new(),
+        };
+        s.hmac_key(&auth)
+    }
+
+    /// The parameter-encryption key of a session use (Part 1 §21.1):
+    /// sessionKey, plus the authValue of the entity an HMAC session
+    /// authorizes. Unlike the HMAC key, it keeps the authValue when the
+    /// session is bound to that entity (as the reference implementation and
+    /// tpm2-tss do).
+    fn session_crypt_key_for(&self, u: &SessionUse) -> zeroize::Zeroizing<Vec<u8>> {
+        let Some(s) = self.v.sessions.get(u.session_handle) else {
+            return Default::default();
+        };
+        let auth = match u.entity {
+            Some(h) if s.kind == SessionKind::Hmac => {
+                zeroize::Zeroizing::new(self.entity_auth_value(h).unwrap_or_default())
+            }
+            _ => Default::default(),
         };
         s.hmac_key(&auth)
     }
@@ -725,7 +747,7 @@ impl Tpm {
                 TpmRc::SIZE.with_parameter(1)
             });
         };
-        let key = self.session_key_for(u);
+        let key = self.session_crypt_key_for(u);
         let (newer, older) = if encrypt {
             (s.nonce_tpm.as_slice(), u.nonce_caller.as_slice())
         } else {

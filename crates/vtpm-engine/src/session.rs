@@ -24,14 +24,17 @@ pub enum SessionKind {
     Trial,
 }
 
-/// The entity a session is bound to: its handle and a digest of the
-/// authValue it had when the session started (a bound session stops
-/// being bound to it when its authValue changes).
+/// The entity a session is bound to: its handle and a digest of its Name
+/// and the authValue it had when the session started. As in Part 1
+/// §19.6.10, the binding follows the Name, not the handle (an object saved
+/// and loaded again at another handle is still the bind entity), and a
+/// bound session stops being bound when the authValue changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoundEntity {
-    /// The entity's handle.
+    /// The entity's handle at binding time.
     pub handle: u32,
-    /// SHA-256 of the authValue at binding time.
+    /// SHA-256(Name || authValue) at binding time (sessions saved by
+    /// earlier versions: SHA-256(authValue), matched with the handle).
     pub auth_digest: Vec<u8>,
 }
 
@@ -67,17 +70,18 @@ pub struct Session {
 
 impl Session {
     /// Starts a session: sessionKey ≔ KDFa(authHash, bindAuth || salt,
-    /// "ATH", nonceTPM, nonceCaller, bits) unless both are empty.
+    /// "ATH", nonceTPM, nonceCaller, bits) unless both are empty. `bind`:
+    /// the bind entity's handle, Name and authValue.
     pub fn new(
         kind: SessionKind,
         auth_hash: HashAlg,
-        bind: Option<(u32, &[u8])>,
+        bind: Option<(u32, &[u8], &[u8])>,
         salt: &[u8],
         nonce_caller: &[u8],
         nonce_tpm: Vec<u8>,
         symmetric: SymDef,
     ) -> Session {
-        let bind_auth = bind.map_or(&[][..], |(_, a)| a);
+        let bind_auth = bind.map_or(&[][..], |(_, _, a)| a);
         let mut key_material = Zeroizing::new(bind_auth.to_vec());
         key_material.extend_from_slice(salt);
         let session_key = if key_material.is_empty() {
@@ -98,9 +102,9 @@ impl Session {
             auth_hash,
             session_key,
             nonce_tpm,
-            bind: bind.map(|(handle, auth)| BoundEntity {
+            bind: bind.map(|(handle, name, auth)| BoundEntity {
                 handle,
-                auth_digest: HashAlg::Sha256.digest(&[auth]),
+                auth_digest: HashAlg::Sha256.digest(&[name, auth]),
             }),
             symmetric,
             policy_digest: vec![0; auth_hash.size()],
@@ -134,11 +138,13 @@ impl Session {
         }
     }
 
-    /// Is this session bound to `entity` whose authValue is now `auth`?
-    pub fn is_bound_to(&self, entity: u32, auth: &[u8]) -> bool {
-        self.bind
-            .as_ref()
-            .is_some_and(|b| b.handle == entity && b.auth_digest == HashAlg::Sha256.digest(&[auth]))
+    /// Is this session bound to `entity`, whose Name is now `name` and
+    /// authValue `auth`?
+    pub fn is_bound_to(&self, entity: u32, name: &[u8], auth: &[u8]) -> bool {
+        self.bind.as_ref().is_some_and(|b| {
+            b.auth_digest == HashAlg::Sha256.digest(&[name, auth])
+                || (b.handle == entity && b.auth_digest == HashAlg::Sha256.digest(&[auth]))
+        })
     }
 
     /// The HMAC key: sessionKey || authValue.

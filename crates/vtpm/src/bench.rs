@@ -98,6 +98,8 @@ pub struct BenchConfig {
     pub reconnect: bool,
     /// Measure the key commands instead (`--keys`).
     pub keys: bool,
+    /// Measure the costs of sessions instead (`--sessions`).
+    pub sessions: bool,
 }
 
 /// A connection able to carry TPM commands.
@@ -397,6 +399,9 @@ pub fn run(config: &BenchConfig) -> Result<()> {
 
     if config.keys {
         return crate::bench_keys::run(config, t.as_mut());
+    }
+    if config.sessions {
+        return crate::bench_sessions::run(config, t.as_mut());
     }
 
     // The NV_Write benchmark's index; one left by an earlier run is fine.

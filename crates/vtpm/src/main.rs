@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_keys;
+mod bench_sessions;
 mod server;
 mod setup;
 mod signals;
@@ -231,6 +232,13 @@ struct BenchArgs {
     #[arg(long)]
     keys: bool,
 
+    /// Measure what authorization sessions cost instead: GetRandom and
+    /// NV_Read without a session, with a password, with an HMAC session
+    /// and with response encryption (the client computes and verifies the
+    /// HMACs and decrypts), and StartAuthSession + FlushContext.
+    #[arg(long, conflicts_with = "keys")]
+    sessions: bool,
+
     /// Instead of benchmarking, wait until the server answers a
     /// GetRandom (whatever the response code) and print how long that
     /// took.
@@ -383,6 +391,7 @@ fn main() -> std::process::ExitCode {
                     warmup: a.warmup,
                     reconnect: a.reconnect,
                     keys: a.keys,
+                    sessions: a.sessions,
                 })
             }
         }
