@@ -36,6 +36,47 @@ impl NvIndex {
         INDEX_OVERHEAD + self.public.to_bytes().len() + self.auth.len() + self.data.len()
     }
 
+    /// Its TPM_NT type.
+    pub fn nt(&self) -> u32 {
+        nv_attr::nt(self.public.attributes)
+    }
+
+    /// Is it a PIN Pass or PIN Fail index?
+    pub fn is_pin(&self) -> bool {
+        matches!(self.nt(), nv_attr::NT_PIN_FAIL | nv_attr::NT_PIN_PASS)
+    }
+
+    /// The data of an 8-byte index (counter, bits, PIN) as a big-endian
+    /// UINT64.
+    pub fn u64_data(&self) -> u64 {
+        <[u8; 8]>::try_from(self.data.as_slice()).map_or(0, u64::from_be_bytes)
+    }
+
+    /// Writes the data of an 8-byte index and sets TPMA_NV_WRITTEN.
+    pub fn set_u64_data(&mut self, v: u64) {
+        self.data = v.to_be_bytes().to_vec();
+        self.public.attributes |= nv_attr::WRITTEN;
+    }
+
+    /// TPMS_NV_PIN_COUNTER_PARAMETERS of a written PIN index: (pinCount,
+    /// pinLimit).
+    pub fn pin(&self) -> (u32, u32) {
+        let v = self.u64_data();
+        ((v >> 32) as u32, v as u32)
+    }
+
+    /// Is the authValue of this index usable for authorization now? Part 1
+    /// §37.5 / the reference implementation's IsAuthValueAvailable for
+    /// operations that are not writes: a PIN index only once written and
+    /// while pinCount < pinLimit.
+    pub fn pin_auth_available(&self) -> bool {
+        if !self.is_pin() {
+            return true;
+        }
+        let (count, limit) = self.pin();
+        self.has(nv_attr::WRITTEN) && count < limit
+    }
+
     /// Has the attribute bit(s) `a`?
     pub fn has(&self, a: u32) -> bool {
         self.public.attributes & a == a
@@ -125,8 +166,29 @@ impl Tpm {
         }
     }
 
-    /// NvWriteAccessChecks: may `by` write this index? (Locks are checked
-    /// by the caller.)
+    /// NvWriteAccessChecks: TPM_RC_NV_LOCKED if write-locked, else may
+    /// `by` write this index?
+    pub(crate) fn nv_write_checks(index: &NvIndex, by: NvAuthBy) -> Result<(), TpmRc> {
+        if index.has(nv_attr::WRITELOCKED) {
+            return Err(TpmRc::NV_LOCKED);
+        }
+        Tpm::nv_write_allowed(index, by)
+    }
+
+    /// NvReadAccessChecks: TPM_RC_NV_LOCKED if read-locked, then the
+    /// authorization, then TPM_RC_NV_UNINITIALIZED if never written.
+    pub(crate) fn nv_read_checks(index: &NvIndex, by: NvAuthBy) -> Result<(), TpmRc> {
+        if index.has(nv_attr::READLOCKED) {
+            return Err(TpmRc::NV_LOCKED);
+        }
+        Tpm::nv_read_allowed(index, by)?;
+        if !index.has(nv_attr::WRITTEN) {
+            return Err(TpmRc::NV_UNINITIALIZED);
+        }
+        Ok(())
+    }
+
+    /// May `by` write this index? (Locks are checked by the caller.)
     pub(crate) fn nv_write_allowed(index: &NvIndex, by: NvAuthBy) -> Result<(), TpmRc> {
         let needed = match by {
             NvAuthBy::Owner => nv_attr::OWNERWRITE,
@@ -141,11 +203,14 @@ impl Tpm {
         }
     }
 
-    /// NvReadAccessChecks.
+    /// May `by` read this index?
     pub(crate) fn nv_read_allowed(index: &NvIndex, by: NvAuthBy) -> Result<(), TpmRc> {
         let needed = match by {
             NvAuthBy::Owner => nv_attr::OWNERREAD,
             NvAuthBy::Platform => nv_attr::PPREAD,
+            // A PIN index's authValue authorizes reads whatever AUTHREAD
+            // says, while it is available (checked at authorization).
+            NvAuthBy::Index if index.is_pin() => return Ok(()),
             NvAuthBy::Index => nv_attr::AUTHREAD,
             NvAuthBy::IndexPolicy => nv_attr::POLICYREAD,
         };
@@ -153,6 +218,83 @@ impl Tpm {
             Ok(())
         } else {
             Err(TpmRc::NV_AUTHORIZATION)
+        }
+    }
+}
+
+impl Tpm {
+    /// Sets the value of a counter index after an increment and keeps the
+    /// largest value any counter has had (Part 1 §37.2.3: a counter's first
+    /// increment starts from it).
+    pub(crate) fn nv_note_counter(&mut self, value: u64) {
+        self.nv.max_counter = self.nv.max_counter.max(value);
+    }
+
+    /// NV index state at TPM Reset and TPM Restart (not TPM Resume): read
+    /// locks go; write locks go unless WRITEDEFINE made them permanent (a
+    /// written WRITEDEFINE index stays locked); CLEAR_STCLEAR indices
+    /// become unwritten.
+    pub(crate) fn nv_startup_clear(&mut self) {
+        let mut changed = false;
+        for index in self.nv.nv_indices.values_mut() {
+            let before = index.public.attributes;
+            let mut a = before & !nv_attr::READLOCKED;
+            if a & nv_attr::WRITEDEFINE == 0 || a & nv_attr::WRITTEN == 0 {
+                a &= !nv_attr::WRITELOCKED;
+            }
+            if a & nv_attr::CLEAR_STCLEAR != 0 {
+                a &= !nv_attr::WRITTEN;
+            }
+            if a != before {
+                index.public.attributes = a;
+                changed = true;
+            }
+        }
+        if changed {
+            self.mark_nv_dirty();
+        }
+    }
+
+    /// Number of counter indices (TPM_PT_NV_COUNTERS).
+    pub(crate) fn nv_counters(&self) -> usize {
+        self.nv
+            .nv_indices
+            .values()
+            .filter(|i| i.nt() == nv_attr::NT_COUNTER)
+            .count()
+    }
+
+    /// How many more counter indices fit (TPM_PT_NV_COUNTERS_AVAIL): the
+    /// free NV memory over the footprint of a counter index with a SHA-256
+    /// Name and authValue and an empty policy.
+    pub(crate) fn nv_counters_avail(&self) -> usize {
+        // TPMS_NV_PUBLIC: handle 4, nameAlg 2, attributes 4, policy 2+0,
+        // dataSize 2; authValue 32; data 8.
+        let footprint = INDEX_OVERHEAD + 14 + 32 + 8;
+        NV_MEMORY_SIZE.saturating_sub(self.nv_used()) / footprint
+    }
+}
+
+impl Tpm {
+    /// Counts an authorization with the authValue of `h` (a password or an
+    /// HMAC session) if `h` is a written PIN index (Part 1 §37.5): a PIN
+    /// Pass index counts successes, a PIN Fail index failures, in pinCount.
+    /// Once pinCount reaches pinLimit the authValue is no longer usable
+    /// (`NvIndex::pin_auth_available`) until the index is written again.
+    pub(crate) fn nv_pin_auth_result(&mut self, h: u32, success: bool) {
+        let Some(index) = self.nv.nv_indices.get_mut(&h) else {
+            return;
+        };
+        let counts = match index.nt() {
+            nv_attr::NT_PIN_PASS => success,
+            nv_attr::NT_PIN_FAIL => !success,
+            _ => false,
+        };
+        if counts && index.has(nv_attr::WRITTEN) {
+            let (count, limit) = index.pin();
+            let count = count.saturating_add(1);
+            index.set_u64_data((u64::from(count) << 32) | u64::from(limit));
+            self.mark_nv_dirty();
         }
     }
 }
