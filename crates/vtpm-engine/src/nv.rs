@@ -265,12 +265,12 @@ impl Tpm {
     }
 
     /// How many more counter indices fit (TPM_PT_NV_COUNTERS_AVAIL): the
-    /// free NV memory over the footprint of a counter index with a SHA-256
-    /// Name and authValue and an empty policy.
+    /// free NV memory over the footprint of the smallest counter index (an
+    /// empty authValue and authPolicy).
     pub(crate) fn nv_counters_avail(&self) -> usize {
-        // TPMS_NV_PUBLIC: handle 4, nameAlg 2, attributes 4, policy 2+0,
-        // dataSize 2; authValue 32; data 8.
-        let footprint = INDEX_OVERHEAD + 14 + 32 + 8;
+        // TPMS_NV_PUBLIC: handle 4, nameAlg 2, attributes 4, policy 2 + 0,
+        // dataSize 2; data 8.
+        let footprint = INDEX_OVERHEAD + 14 + 8;
         NV_MEMORY_SIZE.saturating_sub(self.nv_used()) / footprint
     }
 }
