@@ -28,7 +28,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use vtpm_tests::{
-    Protocol, Run, ServeOptions, Server, StateDir, TPM_RH_OWNER, TPMA_NV_OWNER_RW,
+    Protocol, Run, ServeOptions, Server, StateDir, TPM_RH_OWNER, TPM_RH_PLATFORM, TPMA_NV_OWNER_RW,
     command_with_password_handles, hex, nv_define_space_command, nv_read_command, nv_write_command,
     split_response, startup_clear_command,
 };
@@ -40,6 +40,7 @@ both!(
     define_time_attribute_checks,
     locks_and_startup,
     pin_indices,
+    change_auth_and_policy_delete,
 );
 
 /// How long a server has to exit after SIGTERM.
@@ -691,6 +692,104 @@ fn pin_indices(protocol: Protocol) {
     server.startup_clear();
     assert_eq!(nvread(&server, pass, 8, 0), pin_data(2, 2));
     assert_eq!(nvread(&server, fail, 8, 0), pin_data(0, 2));
+    terminate(server);
+}
+
+// ---------------------------------------------------------------------------
+// NV_ChangeAuth and NV_UndefineSpaceSpecial: ADMIN role, policy only
+// ---------------------------------------------------------------------------
+
+/// A policy digest of TPM2_PolicyCommandCode(`cc`) from a trial session.
+fn command_code_policy(server: &Server, cc: &str, name: &str) -> std::path::PathBuf {
+    let session = server.dir().join(&format!("{name}.trial"));
+    let policy = server.dir().join(&format!("{name}.policy"));
+    let session = session.to_str().unwrap();
+    server.ok("tpm2_startauthsession", ["-S", session]);
+    server.ok(
+        "tpm2_policycommandcode",
+        ["-S", session, "-L", policy.to_str().unwrap(), cc],
+    );
+    server.ok("tpm2_flushcontext", [session]);
+    policy
+}
+
+/// A policy session that has run TPM2_PolicyCommandCode(`cc`).
+fn command_code_session(server: &Server, cc: &str, name: &str) -> String {
+    let session = server.dir().join(&format!("{name}.session"));
+    let session = session.to_str().unwrap().to_string();
+    server.ok(
+        "tpm2_startauthsession",
+        ["--policy-session", "-S", session.as_str()],
+    );
+    server.ok("tpm2_policycommandcode", ["-S", session.as_str(), cc]);
+    session
+}
+
+fn change_auth_and_policy_delete(protocol: Protocol) {
+    let state = StateDir::new("nv-admin");
+    let server = serve(protocol, &state);
+    server.startup_clear();
+
+    // NV_ChangeAuth: a password is refused (ADMIN role of an NV index is a
+    // policy); a policy session with the command code changes the auth.
+    let idx = "0x1500060";
+    let policy = command_code_policy(&server, "TPM2_CC_NV_ChangeAuth", "change");
+    define(
+        &server,
+        idx,
+        8,
+        "authread|authwrite",
+        &["-p", "old", "-L", policy.to_str().unwrap()],
+    );
+    let file = server.dir().write("pin-data", b"12345678");
+    server.ok(
+        "tpm2_nvwrite",
+        [idx, "-C", idx, "-P", "old", "-i", file.to_str().unwrap()],
+    );
+    let run = server.fails("tpm2_changeauth", ["-c", idx, "-p", "old", "new"]);
+    assert_rc(&run, TPM_RC_AUTH_UNAVAILABLE);
+    let session = command_code_session(&server, "TPM2_CC_NV_ChangeAuth", "change");
+    server.ok(
+        "tpm2_changeauth",
+        ["-c", idx, "-p", &format!("session:{session}"), "new"],
+    );
+    server.ok("tpm2_flushcontext", [session.as_str()]);
+    assert_eq!(
+        nvread_with(&server, idx, idx, Some("new"), 8, 0).unwrap(),
+        b"12345678".to_vec()
+    );
+    let run = nvread_with(&server, idx, idx, Some("old"), 8, 0).unwrap_err();
+    assert_rc(&run, TPM_RC_AUTH_FAIL_S1);
+    server.ok("tpm2_dictionarylockout", ["-c"]);
+
+    // NV_UndefineSpaceSpecial: a platform index with POLICY_DELETE is not
+    // deleted by NV_UndefineSpace, but by its policy and platformAuth.
+    let special = "0x1500061";
+    let policy = command_code_policy(&server, "TPM2_CC_NV_UndefineSpaceSpecial", "delete");
+    // PPWRITE | POLICY_DELETE | PPREAD | PLATFORMCREATE.
+    server.ok(
+        "tpm2_nvdefine",
+        [
+            special,
+            "-C",
+            "p",
+            "-s",
+            "8",
+            "-a",
+            "0x40010401",
+            "-L",
+            policy.to_str().unwrap(),
+        ],
+    );
+    // (tpm2_nvundefine will not send it: a raw TPM2_NV_UndefineSpace.)
+    let undefine = command_with_password_handles(0x122, &[TPM_RH_PLATFORM, 0x0150_0061], b"", &[]);
+    assert_eq!(raw_rc(&server, &undefine), TPM_RC_ATTRIBUTES_H2);
+    let session = command_code_session(&server, "TPM2_CC_NV_UndefineSpaceSpecial", "delete");
+    server.ok(
+        "tpm2_nvundefine",
+        [special, "-C", "p", "-S", session.as_str()],
+    );
+    server.fails("tpm2_nvreadpublic", [special]);
     terminate(server);
 }
 
