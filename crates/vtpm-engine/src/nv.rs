@@ -298,3 +298,49 @@ impl Tpm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vtpm_wire::constants::AlgId;
+    use vtpm_wire::types::Digest;
+
+    fn index(attributes: u32, data: &[u8]) -> NvIndex {
+        NvIndex {
+            public: NvPublic {
+                nv_index: 0x0150_0000,
+                name_alg: AlgId::SHA256,
+                attributes,
+                auth_policy: Digest::empty(),
+                data_size: u16::try_from(data.len()).unwrap_or(0),
+            },
+            auth: Zeroizing::new(b"pin".to_vec()),
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn pin_parameters_are_count_then_limit() {
+        let pin_pass = nv_attr::NT_PIN_PASS << nv_attr::TPM_NT_SHIFT;
+        let i = index(pin_pass | nv_attr::WRITTEN, &[0, 0, 0, 2, 0, 0, 0, 3]);
+        assert_eq!(i.pin(), (2, 3));
+        assert!(i.pin_auth_available());
+        let i = index(pin_pass | nv_attr::WRITTEN, &[0, 0, 0, 3, 0, 0, 0, 3]);
+        assert!(!i.pin_auth_available());
+        // Unwritten: not usable whatever the data says.
+        let i = index(pin_pass, &[0, 0, 0, 0, 0, 0, 0, 3]);
+        assert!(!i.pin_auth_available());
+        // Other types are not PIN-limited.
+        let i = index(nv_attr::NT_COUNTER << nv_attr::TPM_NT_SHIFT, &[0; 8]);
+        assert!(i.pin_auth_available());
+    }
+
+    #[test]
+    fn u64_data_is_big_endian_and_sets_written() {
+        let mut i = index(nv_attr::NT_BITS << nv_attr::TPM_NT_SHIFT, &[0xFF; 8]);
+        i.set_u64_data(0x0102_0304_0506_0708);
+        assert_eq!(i.data, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(i.u64_data(), 0x0102_0304_0506_0708);
+        assert!(i.has(nv_attr::WRITTEN));
+    }
+}
