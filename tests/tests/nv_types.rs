@@ -11,7 +11,8 @@
 //!   `tpm2_nvreadlock`: TPM_RC_NV_LOCKED until the next TPM Reset, except a
 //!   WRITEDEFINE lock; CLEAR_STCLEAR data goes at TPM Reset;
 //! * PIN Pass / PIN Fail indices authorizing `tpm2_nvread` with their PIN
-//!   until pinCount reaches pinLimit;
+//!   until pinCount reaches pinLimit (PIN Pass counts successes, PIN Fail
+//!   failures, reset by a success);
 //! * TPM_RC_NV_SPACE when the NV memory is full, and the NV counters
 //!   reported by `tpm2_getcap`;
 //! * a counter incremented 1000 times across backend restarts (SIGTERM,
@@ -651,7 +652,8 @@ fn pin_indices(protocol: Protocol) {
     let run = nvread_with(&server, fail, fail, Some("1234"), 8, 0).unwrap_err();
     assert_rc(&run, TPM_RC_AUTH_UNAVAILABLE);
 
-    // PIN Fail: failures count up to pinLimit, successes do not count.
+    // PIN Fail: failures count up to pinLimit; a success sets pinCount
+    // back to zero.
     assert!(nvwrite(&server, fail, &pin_data(0, 2), 0, "o").success());
     for _ in 0..3 {
         let got = nvread_with(&server, fail, fail, Some("1234"), 8, 0).unwrap();
@@ -661,9 +663,11 @@ fn pin_indices(protocol: Protocol) {
     assert_rc(&run, TPM_RC_BAD_AUTH_S1);
     assert_eq!(nvread(&server, fail, 8, 0), pin_data(1, 2));
     let got = nvread_with(&server, fail, fail, Some("1234"), 8, 0).unwrap();
-    assert_eq!(got, pin_data(1, 2));
-    let run = nvread_with(&server, fail, fail, Some("9999"), 8, 0).unwrap_err();
-    assert_rc(&run, TPM_RC_BAD_AUTH_S1);
+    assert_eq!(got, pin_data(0, 2));
+    for _ in 0..2 {
+        let run = nvread_with(&server, fail, fail, Some("9999"), 8, 0).unwrap_err();
+        assert_rc(&run, TPM_RC_BAD_AUTH_S1);
+    }
     // pinCount == pinLimit: even the right PIN is refused.
     let run = nvread_with(&server, fail, fail, Some("1234"), 8, 0).unwrap_err();
     assert_rc(&run, TPM_RC_AUTH_UNAVAILABLE);

@@ -277,23 +277,27 @@ impl Tpm {
 
 impl Tpm {
     /// Counts an authorization with the authValue of `h` (a password or an
-    /// HMAC session) if `h` is a written PIN index (Part 1 §37.5): a PIN
-    /// Pass index counts successes, a PIN Fail index failures, in pinCount.
-    /// Once pinCount reaches pinLimit the authValue is no longer usable
-    /// (`NvIndex::pin_auth_available`) until the index is written again.
+    /// HMAC session) if `h` is a written PIN index (Part 1 §37.5, as the
+    /// reference implementation does it): a PIN Pass index counts successes
+    /// in pinCount; a PIN Fail index counts failures, and a success sets
+    /// its pinCount back to zero. Once pinCount reaches pinLimit the
+    /// authValue is no longer usable (`NvIndex::pin_auth_available`) until
+    /// the index is written again.
     pub(crate) fn nv_pin_auth_result(&mut self, h: u32, success: bool) {
         let Some(index) = self.nv.nv_indices.get_mut(&h) else {
             return;
         };
-        let counts = match index.nt() {
-            nv_attr::NT_PIN_PASS => success,
-            nv_attr::NT_PIN_FAIL => !success,
-            _ => false,
+        if !index.has(nv_attr::WRITTEN) {
+            return;
+        }
+        let (count, limit) = index.pin();
+        let new_count = match (index.nt(), success) {
+            (nv_attr::NT_PIN_PASS, true) | (nv_attr::NT_PIN_FAIL, false) => count.saturating_add(1),
+            (nv_attr::NT_PIN_FAIL, true) => 0,
+            _ => return,
         };
-        if counts && index.has(nv_attr::WRITTEN) {
-            let (count, limit) = index.pin();
-            let count = count.saturating_add(1);
-            index.set_u64_data((u64::from(count) << 32) | u64::from(limit));
+        if new_count != count {
+            index.set_u64_data((u64::from(new_count) << 32) | u64::from(limit));
             self.mark_nv_dirty();
         }
     }
