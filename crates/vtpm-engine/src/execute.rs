@@ -569,12 +569,24 @@ impl Tpm {
                     return Err(TpmRc::AUTH_UNAVAILABLE.with_session(n));
                 }
             }
+            // NV indices: the ADMIN role (TPM2_NV_ChangeAuth,
+            // TPM2_NV_UndefineSpaceSpecial) needs a policy session; a PIN
+            // index's authValue is usable only once written and while
+            // pinCount < pinLimit (Part 1 §37.5).
+            if let (Some(&(h, role)), false) = (auth_specs.get(i), is_policy)
+                && let Some(index) = self.nv_index(h)
+                && (role == AuthRole::Admin || !index.pin_auth_available())
+            {
+                return Err(TpmRc::AUTH_UNAVAILABLE.with_session(n));
+            }
             if u.session_handle == handle::RS_PW {
                 let h = u.entity.unwrap_or(handle::RH_NULL);
                 let auth = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
                 if !password_matches(&auth, s.hmac.as_bytes()) {
+                    self.nv_pin_auth_result(h, false);
                     return Err(self.da_auth_failure(h, handle::RS_PW).with_session(n));
                 }
+                self.nv_pin_auth_result(h, true);
                 continue;
             }
             let Some(session) = self.v.sessions.get(u.session_handle) else {
@@ -651,7 +663,13 @@ impl Tpm {
                 }
             }
             if let Some(h) = failed {
+                self.nv_pin_auth_result(h, false);
                 return Err(self.da_auth_failure(h, u.session_handle).with_session(n));
+            }
+            if session.kind == SessionKind::Hmac
+                && let Some(h) = u.entity
+            {
+                self.nv_pin_auth_result(h, true);
             }
         }
         Ok(uses)

@@ -15,8 +15,9 @@ use zeroize::{Zeroize, Zeroizing};
 pub const NV_MAGIC: [u8; 4] = *b"VTNV";
 /// Current NV image version. Versions 1 (no primary seeds, hierarchy
 /// policies or persistent objects; its seeds are made at the next start)
-/// and 2 (no lockoutAuth state or DA-used flag) are still read.
-pub const NV_VERSION: u16 = 3;
+/// and 2 (no lockoutAuth state or DA-used flag) and 3 (no NV counter
+/// maximum) are still read.
+pub const NV_VERSION: u16 = 4;
 /// Size of the primary seeds (EPS, SPS, PPS and the null seed).
 pub const SEED_SIZE: usize = 64;
 /// Size of the hierarchy proofs.
@@ -165,6 +166,9 @@ pub struct NvState {
     /// this cycle ends without TPM2_Shutdown, the next Startup counts a
     /// failure.
     pub da_used: bool,
+    /// The largest value any NV counter index has had (a counter's first
+    /// TPM2_NV_Increment starts above it). Version 4.
+    pub max_counter: u64,
     /// Read from a version-1 image, which had no seeds: they are made at
     /// the next start (not written).
     pub seeds_missing: bool,
@@ -248,6 +252,7 @@ impl NvState {
             persistent: BTreeMap::new(),
             lockout_auth_enabled: true,
             da_used: false,
+            max_counter: 0,
             seeds_missing: false,
         }
     }
@@ -322,6 +327,8 @@ impl NvState {
         // Version 3.
         w.u8(u8::from(self.lockout_auth_enabled));
         w.u8(u8::from(self.da_used));
+        // Version 4.
+        w.u64(self.max_counter);
         w.into_vec()
     }
 
@@ -427,6 +434,21 @@ impl NvState {
         } else {
             (true, false)
         };
+        // A version-3 image has no counter maximum: the largest counter it
+        // holds stands in for it.
+        let max_counter = if version >= 4 {
+            r.u64()?
+        } else {
+            nv_indices
+                .values()
+                .filter(|i| {
+                    i.nt() == vtpm_wire::types::nv_attr::NT_COUNTER
+                        && i.has(vtpm_wire::types::nv_attr::WRITTEN)
+                })
+                .map(NvIndex::u64_data)
+                .max()
+                .unwrap_or(0)
+        };
         r.finish()?;
         let mut auths = auths.into_iter();
         let [owner_policy, endorsement_policy, lockout_policy] = policies;
@@ -457,6 +479,7 @@ impl NvState {
             persistent,
             lockout_auth_enabled,
             da_used,
+            max_counter,
             seeds_missing: version < 2,
         })
     }
@@ -494,6 +517,7 @@ mod tests {
         st.da.failed_tries = 2;
         st.lockout_auth_enabled = false;
         st.da_used = true;
+        st.max_counter = 0x0102_0304_0506_0708;
         let mut pcrs = PcrValues::default();
         pcrs.set(crate::crypto::hash::HashAlg::Sha256, 3, &[0xab; 32]);
         st.saved = Some(SavedState {
@@ -537,9 +561,21 @@ mod tests {
     }
 
     #[test]
-    fn version_2_images_are_read_with_lockout_auth_enabled() {
+    fn version_3_images_are_read_without_counter_maximum() {
         let mut st = sample();
         let mut bytes = st.to_bytes();
+        bytes.truncate(bytes.len() - 8);
+        bytes[4..6].copy_from_slice(&3u16.to_be_bytes());
+        st.max_counter = 0;
+        assert_eq!(NvState::from_bytes(&bytes), Ok(st));
+    }
+
+    #[test]
+    fn version_2_images_are_read_with_lockout_auth_enabled() {
+        let mut st = sample();
+        st.max_counter = 0;
+        let mut bytes = st.to_bytes();
+        bytes.truncate(bytes.len() - 8);
         // A version-2 image is a version-3 image without its last two
         // bytes (lockoutAuth enabled, DA used).
         bytes.truncate(bytes.len() - 2);
@@ -549,6 +585,8 @@ mod tests {
         assert_eq!(NvState::from_bytes(&bytes), Ok(st));
         // ... and a version-3 reader wants them in a version-3 image.
         bytes[4..6].copy_from_slice(&3u16.to_be_bytes());
+        assert!(NvState::from_bytes(&bytes).is_err());
+        bytes[4..6].copy_from_slice(&4u16.to_be_bytes());
         assert!(NvState::from_bytes(&bytes).is_err());
     }
 }

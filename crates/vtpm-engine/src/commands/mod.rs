@@ -64,6 +64,10 @@ const NV_INDEX: HandleSpec = HandleSpec {
     kind: HandleKind::NvIndex,
     auth: AuthRole::None,
 };
+const NV_INDEX_ADMIN: HandleSpec = HandleSpec {
+    kind: HandleKind::NvIndex,
+    auth: AuthRole::Admin,
+};
 const CONTEXT: HandleSpec = HandleSpec {
     kind: HandleKind::Context,
     auth: AuthRole::None,
@@ -136,6 +140,13 @@ const fn def(
 /// Every implemented command, sorted by command code. Anything else
 /// answers TPM_RC_COMMAND_CODE.
 pub static TABLE: &[CommandDef] = &[
+    def(
+        Cc::NV_UndefineSpaceSpecial,
+        &[NV_INDEX_ADMIN, PLATFORM_USER],
+        false,
+        attr::NV,
+        run::<nv::nv_undefine_space_special::NvUndefineSpaceSpecial>,
+    ),
     def(
         Cc::EvictControl,
         &[PROVISION_USER, OBJECT],
@@ -235,11 +246,46 @@ pub static TABLE: &[CommandDef] = &[
         run::<hierarchy::create_primary::CreatePrimary>,
     ),
     def(
+        Cc::NV_GlobalWriteLock,
+        &[PROVISION_USER],
+        false,
+        attr::NV,
+        run::<nv::nv_global_write_lock::NvGlobalWriteLock>,
+    ),
+    def(
+        Cc::NV_Increment,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_increment::NvIncrement>,
+    ),
+    def(
+        Cc::NV_SetBits,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_set_bits::NvSetBits>,
+    ),
+    def(
+        Cc::NV_Extend,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV | attr::DECRYPT,
+        run::<nv::nv_extend::NvExtend>,
+    ),
+    def(
         Cc::NV_Write,
         &[NV_AUTH_USER, NV_INDEX],
         false,
         attr::NV | attr::DECRYPT,
         run::<nv::nv_write::NvWrite>,
+    ),
+    def(
+        Cc::NV_WriteLock,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_write_lock::NvWriteLock>,
     ),
     def(
         Cc::DictionaryAttackLockReset,
@@ -254,6 +300,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::NV,
         run::<dictionary_attack::dictionary_attack_parameters::DictionaryAttackParameters>,
+    ),
+    def(
+        Cc::NV_ChangeAuth,
+        &[NV_INDEX_ADMIN],
+        false,
+        attr::NV | attr::DECRYPT,
+        run::<nv::nv_change_auth::NvChangeAuth>,
     ),
     def(
         Cc::PCR_Event,
@@ -352,6 +405,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::ENCRYPT,
         run::<nv::nv_read::NvRead>,
+    ),
+    def(
+        Cc::NV_ReadLock,
+        &[NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::NV,
+        run::<nv::nv_read_lock::NvReadLock>,
     ),
     def(
         Cc::ObjectChangeAuth,

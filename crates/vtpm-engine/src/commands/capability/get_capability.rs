@@ -167,8 +167,8 @@ impl Tpm {
                 n(crate::commands::context::evict_control::MAX_PERSISTENT
                     .saturating_sub(self.nv.persistent.len())),
             ),
-            (Pt::NV_COUNTERS, 0),
-            (Pt::NV_COUNTERS_AVAIL, 0),
+            (Pt::NV_COUNTERS, n(self.nv_counters())),
+            (Pt::NV_COUNTERS_AVAIL, n(self.nv_counters_avail())),
             (Pt::ALGORITHM_SET, 0),
             (Pt::LOADED_CURVES, n(profile::ECC_CURVES.len())),
             (Pt::LOCKOUT_COUNTER, self.nv.da.failed_tries),

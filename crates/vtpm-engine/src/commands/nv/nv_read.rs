@@ -5,7 +5,7 @@ use crate::dispatch::{Call, Command, Output, Params};
 use crate::nv::NvAuthBy;
 use vtpm_wire::profile::MAX_NV_BUFFER_SIZE;
 use vtpm_wire::rc::TpmRc;
-use vtpm_wire::types::{MaxNvBuffer, nv_attr};
+use vtpm_wire::types::MaxNvBuffer;
 
 /// TPM2_NV_Read.
 pub struct NvRead;
@@ -29,16 +29,10 @@ impl Command for NvRead {
     fn action(tpm: &mut Tpm, call: &Call, input: NvReadIn, out: &mut Output) -> Result<(), TpmRc> {
         let [auth_handle, nv_index, _] = call.handles;
         let index = tpm.nv_index(nv_index).ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_read_allowed(
+        Tpm::nv_read_checks(
             index,
             NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
         )?;
-        if index.has(nv_attr::READLOCKED) {
-            return Err(TpmRc::NV_LOCKED);
-        }
-        if !index.has(nv_attr::WRITTEN) {
-            return Err(TpmRc::NV_UNINITIALIZED);
-        }
         let (offset, size) = (usize::from(input.offset), usize::from(input.size));
         if size > MAX_NV_BUFFER_SIZE {
             return Err(TpmRc::VALUE.with_parameter(1));

@@ -37,20 +37,24 @@ impl Command for NvWrite {
             .nv_indices
             .get_mut(&nv_index)
             .ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_write_allowed(
+        Tpm::nv_write_checks(
             index,
             NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
         )?;
-        if index.has(nv_attr::WRITELOCKED) {
-            return Err(TpmRc::NV_LOCKED);
-        }
-        // Counter, bits and extend indices have commands of their own.
-        if nv_attr::nt(index.public.attributes) != nv_attr::NT_ORDINARY {
+        // Counter, bits and extend indices have commands of their own
+        // (PIN indices are written with TPM2_NV_Write).
+        if matches!(
+            index.nt(),
+            nv_attr::NT_COUNTER | nv_attr::NT_BITS | nv_attr::NT_EXTEND
+        ) {
             return Err(TpmRc::ATTRIBUTES);
         }
         let offset = usize::from(input.offset);
         let len = input.data.len();
         let size = usize::from(index.public.data_size);
+        if offset > size {
+            return Err(TpmRc::VALUE.with_parameter(2));
+        }
         if offset + len > size {
             return Err(TpmRc::NV_RANGE);
         }

@@ -68,6 +68,12 @@ impl Command for Startup {
                 tpm.pcr_startup(false, locality);
             }
         }
+        // NV index locks of this cycle (READLOCKED, WRITE_STCLEAR and
+        // GLOBALLOCK write locks) and CLEAR_STCLEAR data end at TPM Reset
+        // and TPM Restart, not at TPM Resume.
+        if startup_type != StartupType::STATE {
+            tpm.nv_startup_clear();
+        }
         // From now until the next Shutdown, losing power is disorderly.
         tpm.nv.orderly = Orderly::None;
         tpm.nv.saved = None;
