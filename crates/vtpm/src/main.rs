@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_keys;
+mod lifecycle;
 mod server;
 mod setup;
 mod signals;
@@ -100,6 +101,25 @@ enum Command {
     /// iterations, then measured ones. Prints a markdown table of p50 / p90
     /// / p99 / mean in microseconds. Any other response code is an error.
     Bench(BenchArgs),
+
+    /// Manage a local certificate authority for EK certificates.
+    Ca(lifecycle::CaArgs),
+
+    /// Create a new TPM state: a freshly manufactured TPM (new seeds from
+    /// the OS RNG) with PCR banks, endorsement keys, EK certificates
+    /// issued by a local CA, and persistent EK / SRK.
+    ///
+    /// Refuses an existing state file. The state appears only once
+    /// complete (built under a temporary name, then linked into place); on
+    /// any error nothing is left behind. The TPM is shut down orderly
+    /// (TPM2_Shutdown(CLEAR)), so the state is ready for `vtpm serve`.
+    Create(lifecycle::CreateArgs),
+
+    /// Describe a TPM state without changing it: format version, key id
+    /// (a fingerprint of the state key, not the key), PCR banks, EK public
+    /// keys and certificates, NV indices, persistent handles and
+    /// dictionary-attack lockout state.
+    Inspect(lifecycle::InspectArgs),
 }
 
 /// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
@@ -364,6 +384,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Socket(_) | Command::Setup(_) => Ok(()),
+        Command::Ca(a) => lifecycle::ca(&a),
+        Command::Create(a) => lifecycle::create(&a),
+        Command::Inspect(a) => lifecycle::inspect(&a),
         Command::Serve(args) => args
             .state
             .tpm()
