@@ -648,3 +648,161 @@ fn bad_inputs_give_one_error_line_and_change_nothing() {
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert_eq!(damaged, std::fs::read(&dpath).unwrap());
 }
+
+#[test]
+fn cert_export_matches_nv_and_verifies() {
+    require_tpm2_tools();
+    let s = Setup::new("life-export");
+    s.ca_init();
+    s.create(&["--ca", &s.ca().display().to_string()]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    let before = std::fs::read(s.state()).unwrap();
+    let pem = s.p("exported.pem");
+    vtpm_ok([
+        "cert",
+        "export",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "ecc-p256",
+        "--out",
+        &pem,
+    ]);
+    let der_out = vtpm_ok([
+        "cert",
+        "export",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--format",
+        "der",
+        "--out",
+        &s.p("exported-rsa.der"),
+    ]);
+    assert!(der_out.is_empty());
+    assert_eq!(
+        before,
+        std::fs::read(s.state()).unwrap(),
+        "export changed the state"
+    );
+    let ca_pem = s.ca().join("ca.pem").display().to_string();
+    tool_ok("openssl", ["verify", "-CAfile", &ca_pem, &pem]);
+    // Byte for byte what tpm2_nvread reads.
+    let server = s.serve();
+    server.ok(
+        "tpm2_nvread",
+        ["0x1c0000a", "-C", "o", "-o", &s.p("nv-ecc.der")],
+    );
+    server.ok(
+        "tpm2_nvread",
+        ["0x1c00002", "-C", "o", "-o", &s.p("nv-rsa.der")],
+    );
+    let pem_der = tool_ok(
+        "openssl",
+        [
+            "x509",
+            "-in",
+            &pem,
+            "-outform",
+            "der",
+            "-out",
+            &s.p("exported-ecc.der"),
+        ],
+    );
+    drop(pem_der);
+    assert_eq!(s.dir.read("exported-ecc.der"), s.dir.read("nv-ecc.der"));
+    assert_eq!(s.dir.read("exported-rsa.der"), s.dir.read("nv-rsa.der"));
+    drop(server);
+    // No certificate: one error line.
+    let s2 = Setup::new("life-export-none");
+    s2.create(&["--ek", "rsa2048"]);
+    let r = vtpm([
+        "cert",
+        "export",
+        "--state",
+        &s2.state().display().to_string(),
+        "--key-file",
+        &s2.key().display().to_string(),
+    ]);
+    assert_one_line_error(&r, "no rsa2048 EK certificate");
+}
+
+#[test]
+fn rekey_re_encrypts_and_keeps_the_tpm() {
+    require_tpm2_tools();
+    let s = Setup::new("life-rekey");
+    s.create(&["--persist-srk"]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    let new_key = s.dir.write("new.key", &[0x5Au8; 32]);
+    std::fs::set_permissions(&new_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let new_s = new_key.display().to_string();
+    let srk_before = {
+        let server = s.serve();
+        server.ok(
+            "tpm2_readpublic",
+            ["-c", "0x81000001", "-f", "pem", "-o", &s.p("srk1.pem")],
+        );
+        s.dir.read("srk1.pem")
+    };
+    vtpm_ok([
+        "rekey",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--new-key-file",
+        &new_s,
+    ]);
+    // The header names the new key (Python's HKDF), the old key is refused.
+    let bytes = std::fs::read(s.state()).unwrap();
+    let id: String = bytes[16..32].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, key_id_python(&new_key));
+    let r = vtpm(["inspect", "--state", &state_s, "--key-file", &key_s]);
+    assert_one_line_error(&r, "another key");
+    // The same TPM under the new key: the SRK is the same key.
+    let server = ServeOptions::new(Protocol::Swtpm)
+        .args(["--state", &state_s, "--key-file", &new_s])
+        .start();
+    server.startup_clear();
+    server.ok(
+        "tpm2_readpublic",
+        ["-c", "0x81000001", "-f", "pem", "-o", &s.p("srk2.pem")],
+    );
+    assert_eq!(srk_before, s.dir.read("srk2.pem"));
+    // While a server holds the state, rekey is refused and changes nothing.
+    let r = vtpm([
+        "rekey",
+        "--state",
+        &state_s,
+        "--key-file",
+        &new_s,
+        "--new-key-file",
+        &key_s,
+    ]);
+    assert!(!r.success(), "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    drop(server);
+    // A wrong old key changes nothing; nothing is left next to the state.
+    let before = std::fs::read(s.state()).unwrap();
+    let r = vtpm([
+        "rekey",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--new-key-file",
+        &new_s,
+    ]);
+    assert!(!r.success(), "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    assert_eq!(before, std::fs::read(s.state()).unwrap());
+    assert_eq!(
+        listing(&s.dir.join("tpm")),
+        vec!["vtpm.state".to_string(), "vtpm.state.lock".to_string()]
+    );
+}

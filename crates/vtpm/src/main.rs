@@ -120,6 +120,15 @@ enum Command {
     /// keys and certificates, NV indices, persistent handles and
     /// dictionary-attack lockout state.
     Inspect(lifecycle::InspectArgs),
+
+    /// Export EK certificates from a TPM state.
+    Cert(lifecycle::CertArgs),
+
+    /// Re-encrypt a TPM state under a new key, atomically: the state file
+    /// holds the old encryption or the new one at every moment, never a
+    /// mixture; the state's lock is held throughout (it fails if a server
+    /// is using the state).
+    Rekey(lifecycle::RekeyArgs),
 }
 
 /// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
@@ -387,6 +396,8 @@ fn main() -> std::process::ExitCode {
         Command::Ca(a) => lifecycle::ca(&a),
         Command::Create(a) => lifecycle::create(&a),
         Command::Inspect(a) => lifecycle::inspect(&a),
+        Command::Cert(a) => lifecycle::cert(&a),
+        Command::Rekey(a) => lifecycle::rekey(&a),
         Command::Serve(args) => args
             .state
             .tpm()

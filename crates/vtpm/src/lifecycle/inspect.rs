@@ -97,8 +97,23 @@ impl Drop for TempDir {
     }
 }
 
-/// Reads the state at `path` with `key`.
-pub fn inspect(path: &Path, key: MasterKey) -> Result<Report> {
+/// A TPM loaded from a private copy of a state file (checked with the
+/// key first), started with Startup(CLEAR). The copy goes with it.
+pub struct CopiedTpm {
+    pub tpm: Tpm,
+    pub header: vtpm_store::Header,
+    pub key_id: vtpm_store::KeyId,
+    _dir: TempDir,
+}
+
+impl Drop for CopiedTpm {
+    fn drop(&mut self) {
+        self.tpm.power_off();
+    }
+}
+
+/// Opens a copy of the state at `path`: the state itself is never written.
+pub fn open_copy(path: &Path, key: MasterKey) -> Result<CopiedTpm> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -125,10 +140,34 @@ pub fn inspect(path: &Path, key: MasterKey) -> Result<Report> {
     let platform = vtpm_store::FilePlatform::open(&copy, key)?;
     let mut tpm = Tpm::new(Box::new(platform)).context("loading the TPM state")?;
     tpmcmd::startup_clear(&mut tpm)?;
-    let report = collect(&mut tpm, path, &header, key_id);
-    tpm.power_off();
-    drop(tpm);
-    report
+    Ok(CopiedTpm {
+        tpm,
+        header,
+        key_id,
+        _dir: dir,
+    })
+}
+
+/// Reads the state at `path` with `key`.
+pub fn inspect(path: &Path, key: MasterKey) -> Result<Report> {
+    let mut c = open_copy(path, key)?;
+    let (header, key_id) = (c.header.clone(), c.key_id);
+    collect(&mut c.tpm, path, &header, key_id)
+}
+
+/// The DER EK certificate of `kind` stored in the TPM, if any.
+pub fn ek_cert_der(tpm: &mut Tpm, kind: EkKind) -> Result<Option<Vec<u8>>> {
+    let index = kind.cert_index();
+    if !tpmcmd::handles(tpm, 0x0100_0000)?.contains(&index) {
+        return Ok(None);
+    }
+    let (attributes, size, _) = tpmcmd::nv_read_public(tpm, index)?;
+    let auth = if attributes & nv_attr::OWNERREAD != 0 {
+        RH_OWNER
+    } else {
+        index
+    };
+    Ok(Some(tpmcmd::nv_read(tpm, auth, index, size)?))
 }
 
 fn collect(

@@ -8,6 +8,7 @@ pub mod ca;
 pub mod create;
 pub mod ek;
 pub mod inspect;
+pub mod rekey;
 pub mod tpmcmd;
 
 use anyhow::{Context, Result, bail};
@@ -137,6 +138,68 @@ pub struct CreateArgs {
     pub persist_srk: bool,
 }
 
+/// `vtpm cert …`.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    #[command(subcommand)]
+    pub command: CertCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Write an EK certificate stored in a TPM state (its NV index) to a
+    /// file or standard output. The state is read from a private copy and
+    /// never changed.
+    Export(CertExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertFormat {
+    /// PEM ("-----BEGIN CERTIFICATE-----").
+    Pem,
+    /// DER, as stored in NV.
+    Der,
+}
+
+#[derive(Debug, Args)]
+pub struct CertExportArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// Which EK's certificate.
+    #[arg(long, value_enum, default_value = "rsa2048")]
+    pub ek: ek::EkKind,
+
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "pem")]
+    pub format: CertFormat,
+
+    /// Write to this new file (mode 0644) instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `vtpm rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// Read the new 32-byte key from this file (raw or 64 hex digits; mode
+    /// 0600 or stricter).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "new_key_fd",
+        required_unless_present = "new_key_fd"
+    )]
+    pub new_key_file: Option<PathBuf>,
+
+    /// Read the new key from this inherited file descriptor.
+    #[arg(long, value_name = "N")]
+    pub new_key_fd: Option<i32>,
+}
+
 /// `vtpm inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -209,5 +272,53 @@ pub fn inspect(args: &InspectArgs) -> Result<()> {
     } else {
         print!("{}", report.text());
     }
+    Ok(())
+}
+
+pub fn cert(args: &CertArgs) -> Result<()> {
+    use der::EncodePem;
+    use std::io::Write;
+    match &args.command {
+        CertCommand::Export(a) => {
+            let key = a.state.key()?;
+            let mut c = inspect::open_copy(&a.state.state, key)?;
+            let der = inspect::ek_cert_der(&mut c.tpm, a.ek)?.with_context(|| {
+                format!(
+                    "{}: no {} EK certificate (NV {:#010x} is not defined)",
+                    a.state.state.display(),
+                    a.ek.name(),
+                    a.ek.cert_index()
+                )
+            })?;
+            drop(c);
+            let bytes = match a.format {
+                CertFormat::Der => der,
+                CertFormat::Pem => {
+                    let cert = ek::parse_cert(&der).context("the stored certificate")?;
+                    cert.to_pem(der::pem::LineEnding::LF)?.into_bytes()
+                }
+            };
+            match &a.out {
+                Some(p) => ca::write_new(p, &bytes, 0o644)?,
+                None => std::io::stdout()
+                    .write_all(&bytes)
+                    .context("writing to standard output")?,
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn rekey(args: &RekeyArgs) -> Result<()> {
+    let old = args.state.key()?;
+    let provider: Box<dyn KeyProvider> = match (&args.new_key_file, args.new_key_fd) {
+        (Some(f), None) => Box::new(vtpm_store::KeyFile::new(f.clone())),
+        (None, Some(fd)) => Box::new(vtpm_store::KeyFd::new(fd)),
+        _ => bail!("the new key is needed: --new-key-file PATH or --new-key-fd N"),
+    };
+    let new = provider
+        .master_key()
+        .with_context(|| format!("reading the new key from {}", provider.describe()))?;
+    println!("{}", rekey::rekey(&args.state.state, old, new)?);
     Ok(())
 }
