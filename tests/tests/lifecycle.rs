@@ -806,3 +806,140 @@ fn rekey_re_encrypts_and_keeps_the_tpm() {
         vec!["vtpm.state".to_string(), "vtpm.state.lock".to_string()]
     );
 }
+
+/// `inspect --json` of a state, saved to `name` in the setup directory.
+fn inspect_json(s: &Setup, state: &Path, key: &Path, name: &str) -> String {
+    let json = vtpm_ok([
+        "inspect",
+        "--state",
+        &state.display().to_string(),
+        "--key-file",
+        &key.display().to_string(),
+        "--json",
+    ]);
+    s.dir.write(name, json.as_bytes()).display().to_string()
+}
+
+#[test]
+fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
+    require_tpm2_tools();
+    let s = Setup::new("life-clone");
+    s.ca_init();
+    let ca = s.ca().display().to_string();
+    s.create(&["--ca", &ca, "--pcr-banks", "sha256", "--persist-ek"]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    let new_key = s.dir.write("copy.key", &[0x33u8; 32]);
+    std::fs::set_permissions(&new_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let copy = s.dir.join("copy/vtpm.state");
+    let replaced = s.dir.join("replaced/vtpm.state");
+    let before = std::fs::read(s.state()).unwrap();
+
+    vtpm_ok([
+        "clone",
+        "--from",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--to",
+        &copy.display().to_string(),
+        "--to-key-file",
+        &new_key.display().to_string(),
+        "--copy",
+    ]);
+    vtpm_ok([
+        "clone",
+        "--from",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--to",
+        &replaced.display().to_string(),
+        "--replace",
+        "--ca",
+        &ca,
+    ]);
+    assert_eq!(
+        before,
+        std::fs::read(s.state()).unwrap(),
+        "clone changed the source"
+    );
+
+    let a = inspect_json(&s, &s.state(), &s.key(), "a.json");
+    let b = inspect_json(&s, &copy, &new_key, "b.json");
+    let c = inspect_json(&s, &replaced, &s.key(), "c.json");
+    // The copy is under the new key (Python's HKDF of it).
+    assert_eq!(json_field(&b, "d['key_id']"), key_id_python(&new_key));
+    for i in 0..2 {
+        let pk = format!("d['eks'][{i}]['public_key_sha256']");
+        let serial = format!("d['eks'][{i}]['certificate']['serial']");
+        // Copy: same EKs, same certificates.
+        assert_eq!(json_field(&a, &pk), json_field(&b, &pk));
+        assert_eq!(json_field(&a, &serial), json_field(&b, &serial));
+        // Replace: new EKs, new certificates for them.
+        assert_ne!(json_field(&a, &pk), json_field(&c, &pk));
+        assert_ne!(json_field(&a, &serial), json_field(&c, &serial));
+        assert_eq!(
+            json_field(
+                &c,
+                &format!("d['eks'][{i}]['certificate']['key_matches_ek']")
+            ),
+            "True"
+        );
+    }
+    for d in [&b, &c] {
+        assert_eq!(json_field(d, "','.join(d['pcr_banks'])"), "sha256");
+        assert_eq!(
+            json_field(d, "d['persistent_handles']"),
+            json_field(&a, "d['persistent_handles']")
+        );
+    }
+    // The replacement's certificate verifies with the CA, per OpenSSL.
+    let server = ServeOptions::new(Protocol::Swtpm)
+        .args([
+            "--state",
+            &replaced.display().to_string(),
+            "--key-file",
+            &key_s,
+        ])
+        .start();
+    server.startup_clear();
+    read_cert(&server, "0x1c00002", "o", &s.p("r.der"), &s.p("r.pem"));
+    tool_ok(
+        "openssl",
+        [
+            "verify",
+            "-CAfile",
+            &s.ca().join("ca.pem").display().to_string(),
+            &s.p("r.pem"),
+        ],
+    );
+    drop(server);
+    // An existing target is never replaced.
+    let copy_bytes = std::fs::read(&copy).unwrap();
+    let r = vtpm([
+        "clone",
+        "--from",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--to",
+        &copy.display().to_string(),
+        "--copy",
+    ]);
+    assert_one_line_error(&r, "already exists");
+    assert_eq!(copy_bytes, std::fs::read(&copy).unwrap());
+    // --replace of a state with certificates needs a CA.
+    let r = vtpm([
+        "clone",
+        "--from",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--to",
+        &s.p("x/vtpm.state"),
+        "--replace",
+    ]);
+    assert_one_line_error(&r, "needs --ca");
+    assert!(!s.dir.join("x/vtpm.state").exists());
+}

@@ -129,6 +129,10 @@ enum Command {
     /// mixture; the state's lock is held throughout (it fails if a server
     /// is using the state).
     Rekey(lifecycle::RekeyArgs),
+
+    /// Make a second TPM state from an existing one: the same TPM
+    /// (--copy) or a new TPM configured like it (--replace).
+    Clone(lifecycle::CloneArgs),
 }
 
 /// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
@@ -398,6 +402,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => lifecycle::inspect(&a),
         Command::Cert(a) => lifecycle::cert(&a),
         Command::Rekey(a) => lifecycle::rekey(&a),
+        Command::Clone(a) => lifecycle::clone(&a),
         Command::Serve(args) => args
             .state
             .tpm()

@@ -5,6 +5,7 @@
 //! `Tpm::execute`, as the platform (empty platform authorization) would.
 
 pub mod ca;
+pub mod clone;
 pub mod create;
 pub mod ek;
 pub mod inspect;
@@ -179,6 +180,51 @@ pub struct CertExportArgs {
     pub out: Option<PathBuf>,
 }
 
+/// `vtpm clone`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["copy", "replace"])))]
+pub struct CloneArgs {
+    /// The existing TPM state.
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+
+    /// The new state file (never replaced if it exists).
+    #[arg(long, value_name = "PATH")]
+    pub to: PathBuf,
+
+    /// The key of --from (raw or 64 hex digits; mode 0600 or stricter).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "key_fd",
+        required_unless_present = "key_fd"
+    )]
+    pub key_file: Option<PathBuf>,
+
+    /// The key of --from, from an inherited file descriptor.
+    #[arg(long, value_name = "N")]
+    pub key_fd: Option<i32>,
+
+    /// The key for --to (default: the key of --from).
+    #[arg(long, value_name = "PATH")]
+    pub to_key_file: Option<PathBuf>,
+
+    /// The same TPM: seeds, EKs, certificates and NV copied (as VMware's
+    /// "copy"); the two must never run at once.
+    #[arg(long)]
+    pub copy: bool,
+
+    /// A new TPM (new seeds, so new EKs) with the EK kinds, PCR banks and
+    /// persistent EK/SRK of --from, and new EK certificates from --ca (as
+    /// VMware's "replace").
+    #[arg(long)]
+    pub replace: bool,
+
+    /// With --replace: the CA that issues the new EK certificates.
+    #[arg(long, value_name = "DIR", requires = "replace")]
+    pub ca: Option<PathBuf>,
+}
+
 /// `vtpm rekey`.
 #[derive(Debug, Args)]
 pub struct RekeyArgs {
@@ -320,5 +366,33 @@ pub fn rekey(args: &RekeyArgs) -> Result<()> {
         .master_key()
         .with_context(|| format!("reading the new key from {}", provider.describe()))?;
     println!("{}", rekey::rekey(&args.state.state, old, new)?);
+    Ok(())
+}
+
+pub fn clone(args: &CloneArgs) -> Result<()> {
+    let from = KeyedState {
+        state: args.from.clone(),
+        key_file: args.key_file.clone(),
+        key_fd: args.key_fd,
+    };
+    let key = from.key()?;
+    let to_key = match &args.to_key_file {
+        Some(p) => vtpm_store::KeyFile::new(p.clone())
+            .master_key()
+            .with_context(|| format!("reading the key of --to from {}", p.display()))?,
+        None => from.key()?,
+    };
+    let msg = if args.copy {
+        clone::copy(&args.from, key, &args.to, to_key)?
+    } else {
+        if std::fs::symlink_metadata(&args.to).is_ok() {
+            bail!(
+                "{} already exists: `vtpm clone` never replaces a TPM state",
+                args.to.display()
+            );
+        }
+        clone::replace(&args.from, key, &args.to, to_key, args.ca.as_deref())?
+    };
+    println!("{msg}");
     Ok(())
 }
