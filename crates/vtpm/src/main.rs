@@ -8,6 +8,7 @@
 mod bench;
 mod bench_keys;
 mod bench_sessions;
+mod lifecycle;
 mod server;
 mod setup;
 mod signals;
@@ -41,13 +42,13 @@ use vtpm_engine::{MemoryPlatform, Tpm};
         vtpm bench --tcti swtpm:host=127.0.0.1,port=2321 --iterations 2000"
 )]
 struct Cli {
-    /// How much to log (to stderr).
     /// Pre-generate this many RSA-2048 keys in a background thread, so that
     /// TPM2_Create of an RSA-2048 key answers at once (each key is used
     /// once, then replaced; a full pool uses no CPU). 0 disables the pool.
     #[arg(long, value_name = "N", default_value_t = 2, global = true)]
     rsa_pool: usize,
 
+    /// How much to log (to stderr).
     #[arg(long, value_enum, default_value_t = LogLevel::Info, global = true)]
     log_level: LogLevel,
 
@@ -101,6 +102,38 @@ enum Command {
     /// iterations, then measured ones. Prints a markdown table of p50 / p90
     /// / p99 / mean in microseconds. Any other response code is an error.
     Bench(BenchArgs),
+
+    /// Manage a local certificate authority for EK certificates.
+    Ca(lifecycle::CaArgs),
+
+    /// Create a new TPM state: a freshly manufactured TPM (new seeds from
+    /// the OS RNG) with PCR banks, endorsement keys, EK certificates
+    /// issued by a local CA, and persistent EK / SRK.
+    ///
+    /// Refuses an existing state file. The state appears only once
+    /// complete (built under a temporary name, then linked into place); on
+    /// any error nothing is left behind. The TPM is shut down orderly
+    /// (TPM2_Shutdown(CLEAR)), so the state is ready for `vtpm serve`.
+    Create(lifecycle::CreateArgs),
+
+    /// Describe a TPM state without changing it: format version, key id
+    /// (a fingerprint of the state key, not the key), PCR banks, EK public
+    /// keys and certificates, NV indices, persistent handles and
+    /// dictionary-attack lockout state.
+    Inspect(lifecycle::InspectArgs),
+
+    /// Export EK certificates from a TPM state.
+    Cert(lifecycle::CertArgs),
+
+    /// Re-encrypt a TPM state under a new key, atomically: the state file
+    /// holds the old encryption or the new one at every moment, never a
+    /// mixture; the state's lock is held throughout (it fails if a server
+    /// is using the state).
+    Rekey(lifecycle::RekeyArgs),
+
+    /// Make a second TPM state from an existing one: the same TPM
+    /// (--copy) or a new TPM configured like it (--replace).
+    Clone(lifecycle::CloneArgs),
 }
 
 /// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
@@ -372,6 +405,12 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Socket(_) | Command::Setup(_) => Ok(()),
+        Command::Ca(a) => lifecycle::ca(&a),
+        Command::Create(a) => lifecycle::create(&a),
+        Command::Inspect(a) => lifecycle::inspect(&a),
+        Command::Cert(a) => lifecycle::cert(&a),
+        Command::Rekey(a) => lifecycle::rekey(&a),
+        Command::Clone(a) => lifecycle::clone(&a),
         Command::Serve(args) => args
             .state
             .tpm()
