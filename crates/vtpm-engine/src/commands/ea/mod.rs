@@ -2,8 +2,16 @@
 //! extend a policy (or trial) session's policyDigest and record the
 //! conditions the authorized command must then meet.
 
+pub mod policy_auth_value;
 pub mod policy_command_code;
+pub mod policy_cp_hash;
 pub mod policy_get_digest;
+pub mod policy_locality;
+pub mod policy_name_hash;
+pub mod policy_or;
+pub mod policy_password;
+pub mod policy_pcr;
+pub mod policy_restart;
 pub mod policy_secret;
 
 use crate::Tpm;
