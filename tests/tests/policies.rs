@@ -15,7 +15,8 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use vtpm_tests::{Protocol, Run, Server, TempDir, both, hex};
+use std::process::Command;
+use vtpm_tests::{Protocol, Run, Server, TOOL_TIMEOUT, TempDir, both, hex, run_command};
 
 both!(
     policy_pcr,
@@ -26,8 +27,10 @@ both!(
     policy_cp_hash,
     policy_name_hash,
     policy_restart,
+    policy_authorize_signed_pcr_policy,
 );
 
+const CC_POLICY_AUTHORIZE: u32 = 0x16A;
 const CC_POLICY_AUTH_VALUE: u32 = 0x16B;
 const CC_POLICY_COMMAND_CODE: u32 = 0x16C;
 const CC_POLICY_CP_HASH: u32 = 0x16E;
@@ -558,4 +561,130 @@ fn policy_restart(protocol: Protocol) {
         "",
         "0x99d",
     );
+}
+
+fn openssl(args: &[&str]) {
+    let mut cmd = Command::new("openssl");
+    cmd.args(args);
+    let r = run_command(cmd, TOOL_TIMEOUT);
+    assert!(r.success(), "{r}");
+}
+
+/// A signed PCR policy (the systemd-cryptenroll / `tpm2_policyauthorize`
+/// example flow): the secret is sealed to PolicyAuthorize(signing key,
+/// policyRef); a PCR policy signed by OpenSSL, checked by
+/// TPM2_VerifySignature, unseals it; when the PCRs change, a newly signed
+/// PCR policy does, the old one no longer does, nor a forged ticket.
+fn policy_authorize_signed_pcr_policy(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let (key_pem, pub_pem) = (t.f("signer.pem"), t.f("signer.pub.pem"));
+    openssl(&["genrsa", "-out", p(&key_pem), "2048"]);
+    openssl(&["rsa", "-in", p(&key_pem), "-pubout", "-out", p(&pub_pem)]);
+    let (signer, name_file) = (t.f("signer.ctx"), t.f("signer.name"));
+    t.ok(
+        "tpm2_loadexternal",
+        &[
+            "-G",
+            "rsa",
+            "-C",
+            "o",
+            "-u",
+            p(&pub_pem),
+            "-c",
+            p(&signer),
+            "-n",
+            p(&name_file),
+        ],
+    );
+    t.ok("tpm2_flushcontext", &["-t"]);
+    let name = std::fs::read(&name_file).unwrap();
+    assert_eq!(&name[..2], &[0x00, 0x0B]);
+    let policy_ref = b"vtpm-ref";
+    let ref_hex = hex(policy_ref);
+
+    // The authorized policy: H(H(0…0 || CC || keySign) || policyRef).
+    let auth_policy = t.trial(
+        &[step(
+            "tpm2_policyauthorize",
+            &["-n", p(&name_file), "-q", &ref_hex],
+        )],
+        "authorized.policy",
+    );
+    let expected = sha256(&[&extend(&zero(), CC_POLICY_AUTHORIZE, &name), policy_ref]);
+    assert_eq!(hex(&auth_policy), hex(&expected));
+    let key = t.seal("authorized.policy", None);
+
+    // Signs the PCR policy for the current PCR 16 and has the TPM verify
+    // it; returns the ticket file.
+    let sign = |tag: &str| -> (PathBuf, PathBuf) {
+        let pol = format!("pcr-{tag}.policy");
+        t.trial(&[step("tpm2_policypcr", &["-l", "sha256:16"])], &pol);
+        let mut msg = std::fs::read(t.f(&pol)).unwrap();
+        msg.extend_from_slice(policy_ref);
+        let msg = t.dir.write(&format!("msg-{tag}"), &msg);
+        let sig = t.f(&format!("sig-{tag}"));
+        openssl(&[
+            "dgst",
+            "-sha256",
+            "-sign",
+            p(&key_pem),
+            "-out",
+            p(&sig),
+            p(&msg),
+        ]);
+        let tk = t.f(&format!("tk-{tag}"));
+        t.ok(
+            "tpm2_verifysignature",
+            &[
+                "-c",
+                p(&signer),
+                "-g",
+                "sha256",
+                "-m",
+                p(&msg),
+                "-s",
+                p(&sig),
+                "-f",
+                "rsassa",
+                "-t",
+                p(&tk),
+            ],
+        );
+        let _ = t.run("tpm2_flushcontext", &["-t"]);
+        (t.f(&pol), tk)
+    };
+    let steps = |pol: &Path, tk: &Path| {
+        vec![
+            step("tpm2_policypcr", &["-l", "sha256:16"]),
+            step(
+                "tpm2_policyauthorize",
+                &[
+                    "-i",
+                    p(pol),
+                    "-q",
+                    &ref_hex,
+                    "-n",
+                    p(&name_file),
+                    "-t",
+                    p(tk),
+                ],
+            ),
+        ]
+    };
+    let (pol1, tk1) = sign("1");
+    t.unseals(&key, &steps(&pol1, &tk1), "");
+
+    // A ticket that the TPM did not make: TPM_RC_VALUE on checkTicket.
+    let mut forged = std::fs::read(&tk1).unwrap();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let forged = t.dir.write("tk-forged", &forged);
+    t.refuses(&key, &steps(&pol1, &forged), "", "0x4c4");
+
+    // The PCRs move on: the old signed policy is no longer the session's
+    // (TPM_RC_VALUE on approvedPolicy); a newly signed one unseals.
+    pcr_extend(&t, 16, &zero(), &sha256(&[b"update"]));
+    t.refuses(&key, &steps(&pol1, &tk1), "", "0x1c4");
+    let (pol2, tk2) = sign("2");
+    t.unseals(&key, &steps(&pol2, &tk2), "");
 }

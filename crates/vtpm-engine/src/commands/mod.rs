@@ -461,6 +461,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_read_public::NvReadPublic>,
     ),
     def(
+        Cc::PolicyAuthorize,
+        &[POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_authorize::PolicyAuthorize>,
+    ),
+    def(
         Cc::PolicyAuthValue,
         &[POLICY_SESSION],
         false,

@@ -3,6 +3,7 @@
 //! conditions the authorized command must then meet.
 
 pub mod policy_auth_value;
+pub mod policy_authorize;
 pub mod policy_command_code;
 pub mod policy_cp_hash;
 pub mod policy_get_digest;
