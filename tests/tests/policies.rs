@@ -28,6 +28,7 @@ both!(
     policy_name_hash,
     policy_restart,
     policy_authorize_signed_pcr_policy,
+    policy_signed,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -38,6 +39,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_SIGNED: u32 = 0x160;
 const CC_UNSEAL: u32 = 0x15E;
 const SECRET: &[u8] = b"the sealed secret";
 
@@ -687,4 +689,81 @@ fn policy_authorize_signed_pcr_policy(protocol: Protocol) {
     t.refuses(&key, &steps(&pol1, &tk1), "", "0x1c4");
     let (pol2, tk2) = sign("2");
     t.unseals(&key, &steps(&pol2, &tk2), "");
+}
+
+/// Loads an OpenSSL RSA public key into the owner hierarchy; returns its
+/// context file and Name.
+fn load_signer(t: &Tpm, tag: &str) -> (PathBuf, PathBuf, Vec<u8>) {
+    let (key_pem, pub_pem) = (t.f(&format!("{tag}.pem")), t.f(&format!("{tag}.pub.pem")));
+    openssl(&["genrsa", "-out", p(&key_pem), "2048"]);
+    openssl(&["rsa", "-in", p(&key_pem), "-pubout", "-out", p(&pub_pem)]);
+    let (ctx, name_file) = (t.f(&format!("{tag}.ctx")), t.f(&format!("{tag}.name")));
+    t.ok(
+        "tpm2_loadexternal",
+        &[
+            "-G",
+            "rsa",
+            "-C",
+            "o",
+            "-u",
+            p(&pub_pem),
+            "-c",
+            p(&ctx),
+            "-n",
+            p(&name_file),
+        ],
+    );
+    t.ok("tpm2_flushcontext", &["-t"]);
+    (key_pem, ctx, std::fs::read(&name_file).unwrap())
+}
+
+/// TPM2_PolicySigned with OpenSSL signatures over aHash's input
+/// (nonceTPM || expiration || cpHashA || policyRef, built here; no
+/// nonceTPM, no cpHashA).
+fn policy_signed(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let (key_pem, signer, name) = load_signer(&t, "signer");
+    let (other_pem, _, _) = load_signer(&t, "other");
+    let policy_ref = b"ref";
+    let sign = |pem: &Path, expiration: i32, tag: &str| -> PathBuf {
+        let mut data = expiration.to_be_bytes().to_vec();
+        data.extend_from_slice(policy_ref);
+        let msg = t.dir.write(&format!("signed-{tag}"), &data);
+        let sig = t.f(&format!("signed-{tag}.sig"));
+        openssl(&["dgst", "-sha256", "-sign", p(pem), "-out", p(&sig), p(&msg)]);
+        sig
+    };
+    let steps = |sig: &Path, expiration: i32| {
+        vec![step(
+            "tpm2_policysigned",
+            &[
+                "-g",
+                "sha256",
+                "-c",
+                p(&signer),
+                "-s",
+                p(sig),
+                "-f",
+                "rsassa",
+                "-q",
+                &hex(policy_ref),
+                "-t",
+                &expiration.to_string(),
+            ],
+        )]
+    };
+    let sig0 = sign(&key_pem, 0, "0");
+    let trial = t.trial(&steps(&sig0, 0), "signed.policy");
+    let expected = sha256(&[&extend(&zero(), CC_POLICY_SIGNED, &name), policy_ref]);
+    assert_eq!(hex(&trial), hex(&expected));
+    let key = t.seal("signed.policy", None);
+    t.unseals(&key, &steps(&sig0, 0), "");
+    // With an expiration (the signature covers it).
+    let sig1 = sign(&key_pem, 3600, "1");
+    t.unseals(&key, &steps(&sig1, 3600), "");
+    // A signature over another expiration, or by another key:
+    // TPM_RC_SIGNATURE on auth (parameter 5).
+    t.refuses(&key, &steps(&sig0, 3600), "", "0x5db");
+    let forged = sign(&other_pem, 0, "forged");
+    t.refuses(&key, &steps(&forged, 0), "", "0x5db");
 }

@@ -405,6 +405,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::unseal::Unseal>,
     ),
     def(
+        Cc::PolicySigned,
+        &[OBJECT, POLICY_SESSION],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<ea::policy_signed::PolicySigned>,
+    ),
+    def(
         Cc::ContextLoad,
         &[],
         true,
