@@ -29,6 +29,7 @@ both!(
     policy_restart,
     policy_authorize_signed_pcr_policy,
     policy_signed,
+    policy_ticket,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -39,6 +40,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_SECRET: u32 = 0x151;
 const CC_POLICY_SIGNED: u32 = 0x160;
 const CC_UNSEAL: u32 = 0x15E;
 const SECRET: &[u8] = b"the sealed secret";
@@ -766,4 +768,129 @@ fn policy_signed(protocol: Protocol) {
     t.refuses(&key, &steps(&sig0, 3600), "", "0x5db");
     let forged = sign(&other_pem, 0, "forged");
     t.refuses(&key, &steps(&forged, 0), "", "0x5db");
+}
+
+/// TPM2_PolicyTicket: the tickets of TPM2_PolicySigned and
+/// TPM2_PolicySecret (negative expiration) stand in for them in later
+/// sessions; a tampered timeout or ticket is TPM_RC_TICKET.
+fn policy_ticket(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let (key_pem, signer, name) = load_signer(&t, "signer");
+    let name_file = t.dir.write("signer.name", &name);
+    let expiration: i32 = -3600;
+    let msg = t.dir.write("signed", &expiration.to_be_bytes());
+    let sig = t.f("signed.sig");
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        p(&key_pem),
+        "-out",
+        p(&sig),
+        p(&msg),
+    ]);
+    let signed_policy = extend(&zero(), CC_POLICY_SIGNED, &name);
+    let signed_policy = sha256(&[&signed_policy]);
+    t.dir.write("signed.policy", &signed_policy);
+    let key = t.seal("signed.policy", None);
+
+    // PolicySigned in a policy session gives a ticket and its timeout.
+    let (tk, to) = (t.f("signed.tk"), t.f("signed.timeout"));
+    let s = t.f("policy.ctx");
+    t.ok("tpm2_startauthsession", &["--policy-session", "-S", p(&s)]);
+    t.ok(
+        "tpm2_policysigned",
+        &[
+            "-S",
+            p(&s),
+            "-g",
+            "sha256",
+            "-c",
+            p(&signer),
+            "-s",
+            p(&sig),
+            "-f",
+            "rsassa",
+            "-t",
+            "-3600",
+            "--ticket",
+            p(&tk),
+            "--timeout",
+            p(&to),
+        ],
+    );
+    let r = t.run(
+        "tpm2_unseal",
+        &["-c", p(&key), "-p", &format!("session:{}", p(&s))],
+    );
+    assert!(r.success(), "{r}");
+    let _ = t.run("tpm2_flushcontext", &[p(&s)]);
+    let _ = t.run("tpm2_flushcontext", &["-t"]);
+
+    let with_ticket = |tk: &Path, to: &Path| {
+        vec![step(
+            "tpm2_policyticket",
+            &["-n", p(&name_file), "--ticket", p(tk), "--timeout", p(to)],
+        )]
+    };
+    t.unseals(&key, &with_ticket(&tk, &to), "");
+    let mut bad = std::fs::read(&tk).unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x80;
+    let bad_tk = t.dir.write("bad.tk", &bad);
+    t.refuses(&key, &with_ticket(&bad_tk, &to), "", "0x5e0");
+    let mut later = std::fs::read(&to).unwrap();
+    let last = later.len() - 1;
+    later[last] ^= 0x01;
+    let bad_to = t.dir.write("bad.timeout", &later);
+    t.refuses(&key, &with_ticket(&tk, &bad_to), "", "0x5e0");
+
+    // PolicySecret's ticket (owner authorization), with policyRef.
+    let owner_name = 0x4000_0001u32.to_be_bytes();
+    let owner_name_file = t.dir.write("owner.name", &owner_name);
+    let secret_policy = sha256(&[&extend(&zero(), CC_POLICY_SECRET, &owner_name), b"r"]);
+    t.dir.write("secret.policy", &secret_policy);
+    let trial = t.trial(
+        &[step("tpm2_policysecret", &["-c", "o", "-q", &hex(b"r")])],
+        "secret-trial.policy",
+    );
+    assert_eq!(hex(&trial), hex(&secret_policy));
+    let key = t.seal("secret.policy", None);
+    let (tk, to) = (t.f("secret.tk"), t.f("secret.timeout"));
+    t.ok("tpm2_startauthsession", &["--policy-session", "-S", p(&s)]);
+    t.ok(
+        "tpm2_policysecret",
+        &[
+            "-S",
+            p(&s),
+            "-c",
+            "o",
+            "-q",
+            &hex(b"r"),
+            "-t",
+            "-600",
+            "--ticket",
+            p(&tk),
+            "--timeout",
+            p(&to),
+        ],
+    );
+    let _ = t.run("tpm2_flushcontext", &[p(&s)]);
+    t.unseals(
+        &key,
+        &[step(
+            "tpm2_policyticket",
+            &[
+                "-n",
+                p(&owner_name_file),
+                "-q",
+                &hex(b"r"),
+                "--ticket",
+                p(&tk),
+                "--timeout",
+                p(&to),
+            ],
+        )],
+        "",
+    );
 }

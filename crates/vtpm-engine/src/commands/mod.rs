@@ -517,6 +517,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<ea::policy_or::PolicyOr>,
     ),
     def(
+        Cc::PolicyTicket,
+        &[POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_ticket::PolicyTicket>,
+    ),
+    def(
         Cc::ReadPublic,
         &[OBJECT],
         false,

@@ -15,6 +15,7 @@ pub mod policy_pcr;
 pub mod policy_restart;
 pub mod policy_secret;
 pub mod policy_signed;
+pub mod policy_ticket;
 
 use crate::Tpm;
 use crate::dispatch::Output;
