@@ -30,6 +30,8 @@ both!(
     policy_authorize_signed_pcr_policy,
     policy_signed,
     policy_ticket,
+    policy_nv_written_write_once,
+    policy_duplication_select,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -40,6 +42,9 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_NV_WRITTEN: u32 = 0x18F;
+const CC_POLICY_DUPLICATION_SELECT: u32 = 0x188;
+const CC_NV_WRITE: u32 = 0x137;
 const CC_POLICY_SECRET: u32 = 0x151;
 const CC_POLICY_SIGNED: u32 = 0x160;
 const CC_UNSEAL: u32 = 0x15E;
@@ -893,4 +898,189 @@ fn policy_ticket(protocol: Protocol) {
         )],
         "",
     );
+}
+
+/// The tpm2_policynvwritten example: a write-once NV index
+/// (PolicyCommandCode(NV_Write), PolicyNvWritten(NO)).
+fn policy_nv_written_write_once(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let steps = [
+        step("tpm2_policycommandcode", &["TPM2_CC_NV_Write"]),
+        step("tpm2_policynvwritten", &["c"]),
+    ];
+    let trial = t.trial(&steps, "nvwrite.policy");
+    let expected = extend(
+        &extend(&zero(), CC_POLICY_COMMAND_CODE, &CC_NV_WRITE.to_be_bytes()),
+        CC_POLICY_NV_WRITTEN,
+        &[0],
+    );
+    assert_eq!(hex(&trial), hex(&expected));
+    let set = t.trial(&[step("tpm2_policynvwritten", &["s"])], "set.policy");
+    assert_eq!(hex(&set), hex(&extend(&zero(), CC_POLICY_NV_WRITTEN, &[1])));
+    t.ok(
+        "tpm2_nvdefine",
+        &[
+            "0x1500020",
+            "-C",
+            "o",
+            "-s",
+            "1",
+            "-a",
+            "authread|policywrite",
+            "-p",
+            "rd",
+            "-L",
+            p(&t.f("nvwrite.policy")),
+        ],
+    );
+    let data = t.dir.write("byte", &[0xAA]);
+    let write = || -> Run {
+        let s = t.f("policy.ctx");
+        t.ok("tpm2_startauthsession", &["--policy-session", "-S", p(&s)]);
+        for (tool, args) in &steps {
+            let mut a = vec!["-S", p(&s)];
+            a.extend(args.iter().map(String::as_str));
+            t.ok(tool, &a);
+        }
+        let auth = format!("session:{}", p(&s));
+        let r = t.run("tpm2_nvwrite", &["0x1500020", "-i", p(&data), "-P", &auth]);
+        let _ = t.run("tpm2_flushcontext", &[p(&s)]);
+        r
+    };
+    let r = write();
+    assert!(r.success(), "{r}");
+    let out = t.f("read.bin");
+    t.ok(
+        "tpm2_nvread",
+        &[
+            "0x1500020",
+            "-C",
+            "0x1500020",
+            "-P",
+            "rd",
+            "-s",
+            "1",
+            "-o",
+            p(&out),
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), [0xAA]);
+    // Written now: the policy can no longer be met.
+    let r = write();
+    assert!(!r.success(), "{r}");
+    assert!(r.stderr.to_lowercase().contains("0x99d"), "{r}");
+}
+
+/// PolicyDuplicationSelect: a key that may be duplicated only to one new
+/// parent.
+fn policy_duplication_select(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let primary = |tag: &str, alg: &str| -> (PathBuf, PathBuf) {
+        let (ctx, name) = (t.f(&format!("{tag}.ctx")), t.f(&format!("{tag}.name")));
+        t.ok("tpm2_createprimary", &["-C", "o", "-G", alg, "-c", p(&ctx)]);
+        t.ok("tpm2_readpublic", &["-c", p(&ctx), "-n", p(&name)]);
+        t.ok("tpm2_flushcontext", &["-t"]);
+        (ctx, name)
+    };
+    let (prim, prim_name) = primary("prim", "ecc");
+    let (new_parent, new_parent_name) = primary("newparent", "rsa");
+    let np = std::fs::read(&new_parent_name).unwrap();
+    let steps = |name: &Path, parent: &Path, include: bool| {
+        let mut a = vec!["-n", p(name), "-N", p(parent)];
+        if include {
+            a.push("--include-object");
+        }
+        vec![step("tpm2_policyduplicationselect", &a)]
+    };
+    // A key name is needed for the trial even when not included.
+    let dummy = t.dir.write("dummy.name", &sha256(&[b"x"]));
+    let trial = t.trial(&steps(&dummy, &new_parent_name, false), "dup.policy");
+    let expected = sha256(&[
+        &zero(),
+        &CC_POLICY_DUPLICATION_SELECT.to_be_bytes(),
+        &np,
+        &[0],
+    ]);
+    assert_eq!(hex(&trial), hex(&expected));
+    let with_object = t.trial(&steps(&dummy, &new_parent_name, true), "dup-obj.policy");
+    let dummy_name = std::fs::read(&dummy).unwrap();
+    let expected = sha256(&[
+        &zero(),
+        &CC_POLICY_DUPLICATION_SELECT.to_be_bytes(),
+        &dummy_name,
+        &np,
+        &[1],
+    ]);
+    assert_eq!(hex(&with_object), hex(&expected));
+
+    let (pubf, privf, key, key_name) = (t.f("k.pub"), t.f("k.priv"), t.f("k.ctx"), t.f("k.name"));
+    t.ok(
+        "tpm2_create",
+        &[
+            "-C",
+            p(&prim),
+            "-G",
+            "ecc",
+            "-a",
+            "sensitivedataorigin|userwithauth|sign",
+            "-L",
+            p(&t.f("dup.policy")),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+        ],
+    );
+    t.ok("tpm2_flushcontext", &["-t"]);
+    t.ok(
+        "tpm2_load",
+        &[
+            "-C",
+            p(&prim),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+            "-c",
+            p(&key),
+            "-n",
+            p(&key_name),
+        ],
+    );
+    t.ok("tpm2_flushcontext", &["-t"]);
+    let duplicate = |parent: &Path, parent_name: &Path| -> Run {
+        let s = t.f("policy.ctx");
+        t.ok("tpm2_startauthsession", &["--policy-session", "-S", p(&s)]);
+        t.ok(
+            "tpm2_policyduplicationselect",
+            &["-S", p(&s), "-n", p(&key_name), "-N", p(parent_name)],
+        );
+        let auth = format!("session:{}", p(&s));
+        let r = t.run(
+            "tpm2_duplicate",
+            &[
+                "-C",
+                p(parent),
+                "-c",
+                p(&key),
+                "-G",
+                "null",
+                "-p",
+                &auth,
+                "-r",
+                p(&t.f("dup.priv")),
+                "-s",
+                p(&t.f("dup.seed")),
+            ],
+        );
+        let _ = t.run("tpm2_flushcontext", &[p(&s)]);
+        let _ = t.run("tpm2_flushcontext", &["-t"]);
+        r
+    };
+    let r = duplicate(&new_parent, &new_parent_name);
+    assert!(r.success(), "{r}");
+    // To another parent: another policy digest.
+    let r = duplicate(&prim, &prim_name);
+    assert!(!r.success(), "{r}");
+    assert!(r.stderr.to_lowercase().contains("0x99d"), "{r}");
 }

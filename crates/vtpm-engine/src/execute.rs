@@ -663,6 +663,10 @@ impl Tpm {
                         session.auth_hash.digest(&refs)
                     };
                     let now = PolicyNow {
+                        nv_written: (handle::handle_type(h) == handle::HT_NV_INDEX)
+                            .then(|| self.nv_index(h))
+                            .flatten()
+                            .map(|i| i.has(vtpm_wire::types::nv_attr::WRITTEN)),
                         time: self.time_ms(),
                         pcr_counter: self.v.pcr_counter,
                         locality,
@@ -913,7 +917,7 @@ fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [b
 /// CheckPolicyAuthSession), for the command `cc` it authorizes in `role`:
 /// its time limit (TPM_RC_EXPIRED), the PCRs PolicyPCR checked
 /// (TPM_RC_PCR_CHANGED), its locality (TPM_RC_LOCALITY), its nameHash
-/// (TPM_RC_POLICY_FAIL), its command code (TPM_RC_POLICY_CC; an
+/// and NV written state (TPM_RC_POLICY_FAIL), its command code (TPM_RC_POLICY_CC; an
 /// ADMIN or DUP role needs one: TPM_RC_POLICY_FAIL) and its cpHash
 /// (TPM_RC_POLICY_FAIL).
 fn policy_conditions(
@@ -934,6 +938,12 @@ fn policy_conditions(
         return Err(TpmRc::LOCALITY);
     }
     if !session.name_hash.is_empty() && !hmac_matches(&session.name_hash, name_hash) {
+        return Err(TpmRc::POLICY_FAIL);
+    }
+    // PolicyNvWritten: only an NV index in that state.
+    if let Some(want) = session.nv_written
+        && now.nv_written != Some(want)
+    {
         return Err(TpmRc::POLICY_FAIL);
     }
     match session.command_code {
@@ -957,6 +967,8 @@ struct PolicyNow {
     pcr_counter: u32,
     /// The command's locality.
     locality: u8,
+    /// TPMA_NV_WRITTEN of the authorized entity, when an NV index.
+    nv_written: Option<bool>,
 }
 
 /// Constant-time HMAC comparison.

@@ -630,6 +630,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<sequence::hash_sequence_start::HashSequenceStart>,
     ),
     def(
+        Cc::PolicyDuplicationSelect,
+        &[POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_duplication_select::PolicyDuplicationSelect>,
+    ),
+    def(
         Cc::PolicyGetDigest,
         &[POLICY_SESSION],
         false,
@@ -649,6 +656,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         0,
         run::<ea::policy_password::PolicyPassword>,
+    ),
+    def(
+        Cc::PolicyNvWritten,
+        &[POLICY_SESSION],
+        false,
+        0,
+        run::<ea::policy_nv_written::PolicyNvWritten>,
     ),
     def(
         Cc::CreateLoaded,
