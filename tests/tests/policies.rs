@@ -32,6 +32,7 @@ both!(
     policy_ticket,
     policy_nv_written_write_once,
     policy_duplication_select,
+    policy_counter_timer,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -42,6 +43,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
 const CC_POLICY_NV_WRITTEN: u32 = 0x18F;
 const CC_POLICY_DUPLICATION_SELECT: u32 = 0x188;
 const CC_NV_WRITE: u32 = 0x137;
@@ -1083,4 +1085,81 @@ fn policy_duplication_select(protocol: Protocol) {
     let r = duplicate(&prim, &prim_name);
     assert!(!r.success(), "{r}");
     assert!(r.stderr.to_lowercase().contains("0x99d"), "{r}");
+}
+
+/// PolicyCounterTimer: H(operandB || offset || operation) over
+/// TPMS_TIME_INFO (time 0, clock 8, resetCount 16, restartCount 20, safe
+/// 24).
+fn policy_counter_timer(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let args = |operand: &[u8], offset: u16, op: u16| {
+        sha256(&[operand, &offset.to_be_bytes(), &op.to_be_bytes()])
+    };
+    // restartCount == 0 (a TPM2_Startup(CLEAR) just after power-on).
+    let trial = t.trial(
+        &[step("tpm2_policycountertimer", &["--eq", "restarts=0"])],
+        "restarts.policy",
+    );
+    let expected = extend(&zero(), CC_POLICY_COUNTER_TIMER, &args(&[0; 4], 20, 0x0));
+    assert_eq!(hex(&trial), hex(&expected));
+    // time < 10^12 ms.
+    let trial = t.trial(
+        &[step(
+            "tpm2_policycountertimer",
+            &["--ult", "time=1000000000000"],
+        )],
+        "time.policy",
+    );
+    let expected = extend(
+        &zero(),
+        CC_POLICY_COUNTER_TIMER,
+        &args(&1_000_000_000_000u64.to_be_bytes(), 0, 0x5),
+    );
+    assert_eq!(hex(&trial), hex(&expected));
+    // resetCount > 2^32 - 1: never.
+    let trial = t.trial(
+        &[step(
+            "tpm2_policycountertimer",
+            &["--ugt", "resets=4294967295"],
+        )],
+        "never.policy",
+    );
+    let expected = extend(&zero(), CC_POLICY_COUNTER_TIMER, &args(&[0xFF; 4], 16, 0x3));
+    assert_eq!(hex(&trial), hex(&expected));
+
+    let key = t.seal("time.policy", None);
+    t.unseals(
+        &key,
+        &[step(
+            "tpm2_policycountertimer",
+            &["--ult", "time=1000000000000"],
+        )],
+        "",
+    );
+    // A comparison that is false: TPM_RC_POLICY from the command itself.
+    t.refuses(
+        &key,
+        &[step(
+            "tpm2_policycountertimer",
+            &["--ugt", "time=1000000000000"],
+        )],
+        "",
+        "0x126",
+    );
+    let key = t.seal("restarts.policy", None);
+    t.unseals(
+        &key,
+        &[step("tpm2_policycountertimer", &["--eq", "restarts=0"])],
+        "",
+    );
+    let key = t.seal("never.policy", None);
+    t.refuses(
+        &key,
+        &[step(
+            "tpm2_policycountertimer",
+            &["--ugt", "resets=4294967295"],
+        )],
+        "",
+        "0x126",
+    );
 }

@@ -489,6 +489,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<ea::policy_command_code::PolicyCommandCode>,
     ),
     def(
+        Cc::PolicyCounterTimer,
+        &[POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_counter_timer::PolicyCounterTimer>,
+    ),
+    def(
         Cc::PolicyCpHash,
         &[POLICY_SESSION],
         false,

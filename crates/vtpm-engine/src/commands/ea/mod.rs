@@ -5,6 +5,7 @@
 pub mod policy_auth_value;
 pub mod policy_authorize;
 pub mod policy_command_code;
+pub mod policy_counter_timer;
 pub mod policy_cp_hash;
 pub mod policy_duplication_select;
 pub mod policy_get_digest;
@@ -173,5 +174,83 @@ impl Tpm {
             parts.push(&reset_bytes);
         }
         self.ticket(tag, hierarchy, &parts)
+    }
+}
+
+/// TPM_EO: how operandA (the TPM's) compares with operandB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operation(pub u16);
+
+impl Operation {
+    /// TPM_EO_BITCLEAR, the last one.
+    const MAX: u16 = 0x000B;
+
+    /// Reads a TPM_EO (TPM_RC_VALUE beyond TPM_EO_BITCLEAR).
+    pub(crate) fn read(
+        r: &mut vtpm_wire::codec::Reader<'_>,
+    ) -> Result<Operation, vtpm_wire::WireError> {
+        let v = r.u16()?;
+        if v > Self::MAX {
+            return Err(vtpm_wire::WireError::Value);
+        }
+        Ok(Operation(v))
+    }
+}
+
+/// PolicySptCheckCondition: `a` and `b` are big-endian integers of the
+/// same size (signed for the signed operations).
+pub(crate) fn check_condition(op: Operation, a: &[u8], b: &[u8]) -> bool {
+    use std::cmp::Ordering;
+    if a.len() != b.len() {
+        return false;
+    }
+    let unsigned = a.cmp(b);
+    let signed = match (
+        a.first().is_some_and(|x| x & 0x80 != 0),
+        b.first().is_some_and(|x| x & 0x80 != 0),
+    ) {
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => unsigned,
+    };
+    match op.0 {
+        0x0 => unsigned == Ordering::Equal,
+        0x1 => unsigned != Ordering::Equal,
+        0x2 => signed == Ordering::Greater,
+        0x3 => unsigned == Ordering::Greater,
+        0x4 => signed == Ordering::Less,
+        0x5 => unsigned == Ordering::Less,
+        0x6 => signed != Ordering::Less,
+        0x7 => unsigned != Ordering::Less,
+        0x8 => signed != Ordering::Greater,
+        0x9 => unsigned != Ordering::Greater,
+        0xA => a.iter().zip(b).all(|(x, y)| x & y == *y),
+        0xB => a.iter().zip(b).all(|(x, y)| x & y == 0),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions() {
+        let op = |v| Operation(v);
+        assert!(check_condition(op(0), &[1, 2], &[1, 2]));
+        assert!(check_condition(op(1), &[1, 2], &[1, 3]));
+        // 0xFF.. is -1 signed, 255 unsigned.
+        assert!(check_condition(op(3), &[0xFF], &[0x01]));
+        assert!(!check_condition(op(2), &[0xFF], &[0x01]));
+        assert!(check_condition(op(4), &[0xFF], &[0x01]));
+        assert!(check_condition(op(5), &[0x00, 0x10], &[0x01, 0x00]));
+        assert!(check_condition(op(6), &[0x01], &[0x01]));
+        assert!(check_condition(op(7), &[0x02], &[0x01]));
+        assert!(check_condition(op(8), &[0x80], &[0x7F]));
+        assert!(check_condition(op(9), &[0x7F], &[0x7F]));
+        assert!(check_condition(op(0xA), &[0b1110], &[0b0110]));
+        assert!(!check_condition(op(0xA), &[0b1010], &[0b0110]));
+        assert!(check_condition(op(0xB), &[0b1001], &[0b0110]));
+        assert!(!check_condition(op(0), &[1], &[1, 2]));
     }
 }
