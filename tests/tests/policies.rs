@@ -33,6 +33,7 @@ both!(
     policy_nv_written_write_once,
     policy_duplication_select,
     policy_counter_timer,
+    policy_nv,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -43,6 +44,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_NV: u32 = 0x149;
 const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
 const CC_POLICY_NV_WRITTEN: u32 = 0x18F;
 const CC_POLICY_DUPLICATION_SELECT: u32 = 0x188;
@@ -1161,5 +1163,99 @@ fn policy_counter_timer(protocol: Protocol) {
         )],
         "",
         "0x126",
+    );
+}
+
+/// PolicyNV on an ordinary index read with its own authValue: H(0…0 ||
+/// TPM_CC_PolicyNV || H(operandB || offset || operation) || Name), the
+/// Name computed here from the index's public area.
+fn policy_nv(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let index = 0x0150_0030u32;
+    let idx = format!("{index:#x}");
+    t.ok(
+        "tpm2_nvdefine",
+        &[
+            &idx,
+            "-C",
+            "o",
+            "-p",
+            "nvpass",
+            "-a",
+            "authread|authwrite",
+            "-s",
+            "2",
+        ],
+    );
+    let write = |v: &[u8]| {
+        let f = t.dir.write("nvdata", v);
+        t.ok("tpm2_nvwrite", &[&idx, "-P", "nvpass", "-i", p(&f)]);
+    };
+    write(&[0x12, 0x34]);
+    // TPMS_NV_PUBLIC: nvIndex, nameAlg, attributes (AUTHWRITE | AUTHREAD
+    // | WRITTEN), empty authPolicy, dataSize.
+    let mut public = index.to_be_bytes().to_vec();
+    public.extend_from_slice(&0x000Bu16.to_be_bytes());
+    public.extend_from_slice(&(0x4u32 | 0x4_0000 | 0x2000_0000).to_be_bytes());
+    public.extend_from_slice(&[0, 0, 0, 2]);
+    let mut name = 0x000Bu16.to_be_bytes().to_vec();
+    name.extend_from_slice(&sha256(&[&public]));
+
+    let operand = t.dir.write("operand", &[0x12, 0x34]);
+    let steps = [step(
+        "tpm2_policynv",
+        &["-i", p(&operand), &idx, "eq", "-P", "nvpass"],
+    )];
+    let trial = t.trial(&steps, "nv.policy");
+    let args = sha256(&[&[0x12, 0x34], &0u16.to_be_bytes(), &0u16.to_be_bytes()]);
+    let expected = extend(&zero(), CC_POLICY_NV, &[args, name].concat());
+    assert_eq!(hex(&trial), hex(&expected));
+
+    let key = t.seal("nv.policy", None);
+    t.unseals(&key, &steps, "");
+    // Another value in the index: the comparison fails (TPM_RC_POLICY).
+    write(&[0x12, 0x35]);
+    t.refuses(&key, &steps, "", "0x126");
+    // Unsigned "less than" on the second byte: 0x35 < 0x36.
+    let operand2 = t.dir.write("operand2", &[0x36]);
+    let lt = [step(
+        "tpm2_policynv",
+        &[
+            "-i",
+            p(&operand2),
+            &idx,
+            "ult",
+            "--offset",
+            "1",
+            "-P",
+            "nvpass",
+        ],
+    )];
+    let trial = t.trial(&lt, "nv-lt.policy");
+    let args = sha256(&[&[0x36], &1u16.to_be_bytes(), &5u16.to_be_bytes()]);
+    let mut name2 = 0x000Bu16.to_be_bytes().to_vec();
+    name2.extend_from_slice(&sha256(&[&public]));
+    let expected = extend(&zero(), CC_POLICY_NV, &[args, name2].concat());
+    assert_eq!(hex(&trial), hex(&expected));
+    let key = t.seal("nv-lt.policy", None);
+    t.unseals(&key, &lt, "");
+    // A wrong index authValue: the read authorization fails.
+    t.refuses(
+        &key,
+        &[step(
+            "tpm2_policynv",
+            &[
+                "-i",
+                p(&operand2),
+                &idx,
+                "ult",
+                "--offset",
+                "1",
+                "-P",
+                "bad",
+            ],
+        )],
+        "",
+        "0x9",
     );
 }

@@ -300,6 +300,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::activate_credential::ActivateCredential>,
     ),
     def(
+        Cc::PolicyNV,
+        &[NV_AUTH_USER, NV_INDEX, POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_nv::PolicyNv>,
+    ),
+    def(
         Cc::Duplicate,
         &[OBJECT_DUP, OBJECT_PLUS],
         false,

@@ -11,6 +11,7 @@ pub mod policy_duplication_select;
 pub mod policy_get_digest;
 pub mod policy_locality;
 pub mod policy_name_hash;
+pub mod policy_nv;
 pub mod policy_nv_written;
 pub mod policy_or;
 pub mod policy_password;
