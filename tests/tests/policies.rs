@@ -34,6 +34,7 @@ both!(
     policy_duplication_select,
     policy_counter_timer,
     policy_nv,
+    policy_authorize_nv,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -44,6 +45,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_AUTHORIZE_NV: u32 = 0x192;
 const CC_POLICY_NV: u32 = 0x149;
 const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
 const CC_POLICY_NV_WRITTEN: u32 = 0x18F;
@@ -1258,4 +1260,71 @@ fn policy_nv(protocol: Protocol) {
         "",
         "0x9",
     );
+}
+
+/// PolicyAuthorizeNV: the PCR policy in force is the one an NV index
+/// holds (TPMT_HA); rewriting the index re-authorizes after the PCRs
+/// change.
+fn policy_authorize_nv(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let index = 0x0150_0040u32;
+    let idx = format!("{index:#x}");
+    t.ok(
+        "tpm2_nvdefine",
+        &[
+            &idx,
+            "-C",
+            "o",
+            "-p",
+            "nvpass",
+            "-a",
+            "authread|authwrite",
+            "-s",
+            "34",
+        ],
+    );
+    let store = |policy: &[u8]| {
+        let mut ha = 0x000Bu16.to_be_bytes().to_vec();
+        ha.extend_from_slice(policy);
+        let f = t.dir.write("ha", &ha);
+        t.ok(
+            "tpm2_nvwrite",
+            &[&idx, "-C", &idx, "-P", "nvpass", "-i", p(&f)],
+        );
+    };
+    let pcr_policy_now = |tag: &str| {
+        t.trial(
+            &[step("tpm2_policypcr", &["-l", "sha256:16"])],
+            &format!("pcr-{tag}.policy"),
+        )
+    };
+    store(&pcr_policy_now("1"));
+    let mut public = index.to_be_bytes().to_vec();
+    public.extend_from_slice(&0x000Bu16.to_be_bytes());
+    public.extend_from_slice(&(0x4u32 | 0x4_0000 | 0x2000_0000).to_be_bytes());
+    public.extend_from_slice(&[0, 0, 0, 34]);
+    let mut name = 0x000Bu16.to_be_bytes().to_vec();
+    name.extend_from_slice(&sha256(&[&public]));
+
+    let authorize = step(
+        "tpm2_policyauthorizenv",
+        &["-C", &idx, "-P", "nvpass", &idx],
+    );
+    let trial = t.trial(std::slice::from_ref(&authorize), "anv.policy");
+    assert_eq!(
+        hex(&trial),
+        hex(&extend(&zero(), CC_POLICY_AUTHORIZE_NV, &name))
+    );
+    let key = t.seal("anv.policy", None);
+    let steps = [
+        step("tpm2_policypcr", &["-l", "sha256:16"]),
+        authorize.clone(),
+    ];
+    t.unseals(&key, &steps, "");
+    // PCR 16 changes: the policy in the index is no longer met
+    // (TPM_RC_VALUE) until the index holds the new one.
+    pcr_extend(&t, 16, &zero(), &sha256(&[b"update"]));
+    t.refuses(&key, &steps, "", "0x84");
+    store(&pcr_policy_now("2"));
+    t.unseals(&key, &steps, "");
 }

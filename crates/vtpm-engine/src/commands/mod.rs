@@ -686,6 +686,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<object::create_loaded::CreateLoaded>,
     ),
     def(
+        Cc::PolicyAuthorizeNV,
+        &[NV_AUTH_USER, NV_INDEX, POLICY_SESSION],
+        false,
+        0,
+        run::<ea::policy_authorize_nv::PolicyAuthorizeNv>,
+    ),
+    def(
         Cc::EncryptDecrypt2,
         &[OBJECT_USER],
         false,

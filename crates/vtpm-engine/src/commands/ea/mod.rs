@@ -4,6 +4,7 @@
 
 pub mod policy_auth_value;
 pub mod policy_authorize;
+pub mod policy_authorize_nv;
 pub mod policy_command_code;
 pub mod policy_counter_timer;
 pub mod policy_cp_hash;
