@@ -35,6 +35,7 @@ both!(
     policy_counter_timer,
     policy_nv,
     policy_authorize_nv,
+    policy_template,
 );
 
 const CC_POLICY_AUTHORIZE: u32 = 0x16A;
@@ -45,6 +46,7 @@ const CC_POLICY_LOCALITY: u32 = 0x16F;
 const CC_POLICY_NAME_HASH: u32 = 0x170;
 const CC_POLICY_OR: u32 = 0x171;
 const CC_POLICY_PCR: u32 = 0x17F;
+const CC_POLICY_TEMPLATE: u32 = 0x190;
 const CC_POLICY_AUTHORIZE_NV: u32 = 0x192;
 const CC_POLICY_NV: u32 = 0x149;
 const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
@@ -1327,4 +1329,63 @@ fn policy_authorize_nv(protocol: Protocol) {
     t.refuses(&key, &steps, "", "0x84");
     store(&pcr_policy_now("2"));
     t.unseals(&key, &steps, "");
+}
+
+/// The tpm2_policytemplate example: the owner hierarchy may create only
+/// primaries from one template (its hash by OpenSSL's algorithm here:
+/// sha2 over the TPMT_PUBLIC bytes tpm2-tools saved).
+fn policy_template(protocol: Protocol) {
+    let t = Tpm::new(protocol);
+    let data = t.f("template.data");
+    t.ok(
+        "tpm2_createprimary",
+        &[
+            "-C",
+            "o",
+            "-G",
+            "ecc",
+            "-c",
+            p(&t.f("p1.ctx")),
+            "--template-data",
+            p(&data),
+        ],
+    );
+    t.ok("tpm2_flushcontext", &["-t"]);
+    let template = std::fs::read(&data).unwrap();
+    let hash = sha256(&[&template]);
+    let hash_file = t.dir.write("template.hash", &hash);
+    let steps = [step(
+        "tpm2_policytemplate",
+        &["--template-hash", p(&hash_file)],
+    )];
+    let trial = t.trial(&steps, "template.policy");
+    assert_eq!(
+        hex(&trial),
+        hex(&extend(&zero(), CC_POLICY_TEMPLATE, &hash))
+    );
+    t.ok(
+        "tpm2_setprimarypolicy",
+        &["-C", "o", "-g", "sha256", "-L", p(&t.f("template.policy"))],
+    );
+    let create = |alg: &str| -> Run {
+        let s = t.f("policy.ctx");
+        t.ok("tpm2_startauthsession", &["--policy-session", "-S", p(&s)]);
+        t.ok(
+            "tpm2_policytemplate",
+            &["-S", p(&s), "--template-hash", p(&hash_file)],
+        );
+        let auth = format!("session:{}", p(&s));
+        let r = t.run(
+            "tpm2_createprimary",
+            &["-C", "o", "-G", alg, "-c", p(&t.f("p2.ctx")), "-P", &auth],
+        );
+        let _ = t.run("tpm2_flushcontext", &[p(&s)]);
+        let _ = t.run("tpm2_flushcontext", &["-t"]);
+        r
+    };
+    let r = create("ecc");
+    assert!(r.success(), "{r}");
+    let r = create("rsa");
+    assert!(!r.success(), "{r}");
+    assert!(r.stderr.to_lowercase().contains("0x99d"), "{r}");
 }

@@ -662,6 +662,11 @@ impl Tpm {
                         let refs: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
                         session.auth_hash.digest(&refs)
                     };
+                    let template_hash = if session.template_hash.is_empty() {
+                        Vec::new()
+                    } else {
+                        template_hash(session.auth_hash, cc, params)
+                    };
                     let now = PolicyNow {
                         nv_written: (handle::handle_type(h) == handle::HT_NV_INDEX)
                             .then(|| self.nv_index(h))
@@ -670,6 +675,7 @@ impl Tpm {
                         time: self.time_ms(),
                         pcr_counter: self.v.pcr_counter,
                         locality,
+                        template_hash,
                     };
                     policy_conditions(session, cc, role, &cp_hash, &name_hash, &now)
                         .map_err(|rc| rc.with_session(n))?;
@@ -917,7 +923,8 @@ fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [b
 /// CheckPolicyAuthSession), for the command `cc` it authorizes in `role`:
 /// its time limit (TPM_RC_EXPIRED), the PCRs PolicyPCR checked
 /// (TPM_RC_PCR_CHANGED), its locality (TPM_RC_LOCALITY), its nameHash
-/// and NV written state (TPM_RC_POLICY_FAIL), its command code (TPM_RC_POLICY_CC; an
+/// NV written state and templateHash (TPM_RC_POLICY_FAIL), physical
+/// presence (TPM_RC_PP), its command code (TPM_RC_POLICY_CC; an
 /// ADMIN or DUP role needs one: TPM_RC_POLICY_FAIL) and its cpHash
 /// (TPM_RC_POLICY_FAIL).
 fn policy_conditions(
@@ -939,6 +946,16 @@ fn policy_conditions(
     }
     if !session.name_hash.is_empty() && !hmac_matches(&session.name_hash, name_hash) {
         return Err(TpmRc::POLICY_FAIL);
+    }
+    // PolicyTemplate: only the creation of an object from that template.
+    if !session.template_hash.is_empty()
+        && !hmac_matches(&session.template_hash, &now.template_hash)
+    {
+        return Err(TpmRc::POLICY_FAIL);
+    }
+    // PolicyPhysicalPresence: this TPM has no physical-presence signal.
+    if session.pp_required {
+        return Err(TpmRc::PP);
     }
     // PolicyNvWritten: only an NV index in that state.
     if let Some(want) = session.nv_written
@@ -969,6 +986,30 @@ struct PolicyNow {
     locality: u8,
     /// TPMA_NV_WRITTEN of the authorized entity, when an NV index.
     nv_written: Option<bool>,
+    /// H(inPublic) of a creation command (empty: not one).
+    template_hash: Vec<u8>,
+}
+
+/// The templateHash of a TPM2_Create, TPM2_CreatePrimary or
+/// TPM2_CreateLoaded command: H(inPublic's bytes, without their size),
+/// inPublic following inSensitive. Empty for other commands.
+fn template_hash(alg: crate::crypto::hash::HashAlg, cc: CommandCode, params: &[u8]) -> Vec<u8> {
+    if cc != CommandCode::Create
+        && cc != CommandCode::CreatePrimary
+        && cc != CommandCode::CreateLoaded
+    {
+        return Vec::new();
+    }
+    let mut r = Reader::new(params);
+    let template = r
+        .u16()
+        .and_then(|n| r.take(usize::from(n)))
+        .and_then(|_| r.u16())
+        .and_then(|n| r.take(usize::from(n)));
+    match template {
+        Ok(t) => alg.digest(&[t]),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Constant-time HMAC comparison.

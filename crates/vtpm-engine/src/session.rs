@@ -84,6 +84,8 @@ pub struct Session {
     /// templateHash the authorized creation's inPublic must have (empty:
     /// none; TPM2_PolicyTemplate).
     pub template_hash: Vec<u8>,
+    /// isPPRequired (TPM2_PolicyPhysicalPresence).
+    pub pp_required: bool,
 }
 
 impl Session {
@@ -136,6 +138,7 @@ impl Session {
             name_hash: Vec::new(),
             nv_written: None,
             template_hash: Vec::new(),
+            pp_required: false,
         }
     }
 
@@ -155,6 +158,7 @@ impl Session {
         self.name_hash.clear();
         self.nv_written = None;
         self.template_hash.clear();
+        self.pp_required = false;
     }
 
     /// PolicyUpdate (Part 3 §23.2.3): policyDigest ≔ H(policyDigest ||
@@ -448,7 +452,9 @@ impl Sessions {
                     w.u32(c);
                 }
             }
-            w.u8(u8::from(s.auth_value_needed) | (u8::from(s.password_needed) << 1));
+            w.u8(u8::from(s.auth_value_needed)
+                | (u8::from(s.password_needed) << 1)
+                | (u8::from(s.pp_required) << 2));
             w.u8(s.locality);
             w.sized_u16(|w| w.bytes(&s.name_hash));
             w.u8(match s.nv_written {
@@ -531,6 +537,7 @@ impl Sessions {
                 name_hash: Vec::new(),
                 nv_written: None,
                 template_hash: Vec::new(),
+                pp_required: false,
             };
             if version >= 4 {
                 session.pcr_counter = match r.u8().ok()? {
@@ -539,9 +546,10 @@ impl Sessions {
                     _ => return None,
                 };
                 let flags = r.u8().ok()?;
-                if flags & !3 != 0 {
+                if flags & !7 != 0 {
                     return None;
                 }
+                session.pp_required = flags & 4 != 0;
                 session.auth_value_needed = flags & 1 != 0;
                 session.password_needed = flags & 2 != 0;
                 session.locality = r.u8().ok()?;
@@ -642,6 +650,7 @@ mod tests {
         s.name_hash = vec![3; 32];
         s.nv_written = Some(true);
         s.template_hash = vec![4; 32];
+        s.pp_required = true;
         let mut sessions = Sessions::default();
         let h = sessions.insert(s).unwrap();
         let mut w = Writer::new();
@@ -655,6 +664,7 @@ mod tests {
         assert_eq!(b.name_hash, vec![3; 32]);
         assert_eq!(b.nv_written, Some(true));
         assert_eq!(b.template_hash, vec![4; 32]);
+        assert!(b.pp_required);
 
         // Version 3: the same without the fields version 4 appended
         // (1 + 4 pcrCounter, 1 flags, 1 locality, 2 + 32 nameHash,

@@ -644,6 +644,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<sequence::hash_sequence_start::HashSequenceStart>,
     ),
     def(
+        Cc::PolicyPhysicalPresence,
+        &[POLICY_SESSION],
+        false,
+        0,
+        run::<ea::policy_physical_presence::PolicyPhysicalPresence>,
+    ),
+    def(
         Cc::PolicyDuplicationSelect,
         &[POLICY_SESSION],
         false,
@@ -677,6 +684,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         0,
         run::<ea::policy_nv_written::PolicyNvWritten>,
+    ),
+    def(
+        Cc::PolicyTemplate,
+        &[POLICY_SESSION],
+        false,
+        attr::DECRYPT,
+        run::<ea::policy_template::PolicyTemplate>,
     ),
     def(
         Cc::CreateLoaded,

@@ -17,9 +17,11 @@ pub mod policy_nv_written;
 pub mod policy_or;
 pub mod policy_password;
 pub mod policy_pcr;
+pub mod policy_physical_presence;
 pub mod policy_restart;
 pub mod policy_secret;
 pub mod policy_signed;
+pub mod policy_template;
 pub mod policy_ticket;
 
 use crate::Tpm;
