@@ -111,7 +111,7 @@ impl Tpm {
                     .push(AuthCommand::unmarshal(&mut area).map_err(|e| e.rc().with_session(n))?);
             }
         }
-        let mut uses = self.authorize(def, cc, &handles, &sessions, r.peek_rest())?;
+        let mut uses = self.authorize(def, cc, locality, &handles, &sessions, r.peek_rest())?;
 
         if def.attrs & attr::NV != 0 && !self.nv_available {
             return Err(TpmRc::NV_UNAVAILABLE);
@@ -195,8 +195,13 @@ impl Tpm {
                     h
                 }
             };
-            let key = self.session_key_for(u);
-            let hmac = s.response_hmac(&key, &rp_hash, &u.nonce_caller, u.attrs);
+            // A policy session proving a password answers no HMAC.
+            let hmac = if u.policy_auth == Some(PolicyAuth::Password) {
+                Vec::new()
+            } else {
+                let key = self.session_key_for(u);
+                s.response_hmac(&key, &rp_hash, &u.nonce_caller, u.attrs)
+            };
             w.write(&AuthResponse {
                 nonce: Nonce::new(&s.nonce_tpm).unwrap_or_default(),
                 attributes: u.attrs,
@@ -425,6 +430,7 @@ impl Tpm {
         &mut self,
         def: &CommandDef,
         cc: CommandCode,
+        locality: u8,
         handles: &[u32; 3],
         sessions: &[AuthCommand],
         params: &[u8],
@@ -485,7 +491,15 @@ impl Tpm {
                 if crypt && session.symmetric == vtpm_wire::types::SymDef::Null {
                     return Err(TpmRc::SYMMETRIC.with_session(n));
                 }
-                if s.nonce.len() < 16 || s.nonce.len() > session.auth_hash.size() {
+                // A policy session proving a password (TPM2_PolicyPassword)
+                // needs no nonceCaller: tss2-esys sends an empty one, and the
+                // reference implementation accepts it.
+                let min_nonce = if session.kind == SessionKind::Policy && session.password_needed {
+                    0
+                } else {
+                    16
+                };
+                if s.nonce.len() < min_nonce || s.nonce.len() > session.auth_hash.size() {
                     return Err(TpmRc::SIZE.with_session(n));
                 }
                 if auth_entity.is_none() && session.kind == SessionKind::Trial {
@@ -501,6 +515,7 @@ impl Tpm {
                 attrs: s.attributes,
                 nonce_caller: s.nonce.as_bytes().to_vec(),
                 entity: auth_entity,
+                policy_auth: None,
             });
         }
         if sessions.len() < auth_handles.len() {
@@ -539,17 +554,34 @@ impl Tpm {
         } else {
             Vec::new()
         };
+        for u in uses.iter_mut() {
+            if u.entity.is_some()
+                && let Some(session) = self.v.sessions.get(u.session_handle)
+                && session.kind == SessionKind::Policy
+            {
+                u.policy_auth = Some(if session.password_needed {
+                    PolicyAuth::Password
+                } else if session.auth_value_needed {
+                    PolicyAuth::AuthValue
+                } else {
+                    PolicyAuth::None
+                });
+            }
+        }
         for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
             let n = i + 1;
             let is_policy = handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION;
+            let policy_uses_auth = matches!(
+                u.policy_auth,
+                Some(PolicyAuth::AuthValue | PolicyAuth::Password)
+            );
             // Dictionary-attack protection (Part 1 §19.8): an authorization
             // that uses the authValue of a DA-protected entity (a password,
             // or an HMAC session not bound to the entity) is refused while
             // that entity is locked out, before the value is looked at.
             if let Some(h) = u.entity
-                && !is_policy
+                && ((!is_policy && self.uses_auth_value(u, h)) || policy_uses_auth)
                 && !self.is_da_exempt(h)
-                && self.uses_auth_value(u, h)
             {
                 self.da_check_locked_out(h == handle::RH_LOCKOUT)?;
             }
@@ -628,9 +660,8 @@ impl Tpm {
                 (SessionKind::Policy, Some(h)) => {
                     // TPM2_PolicySecret proves knowledge of authHandle's
                     // authValue: a policy session can authorize it only
-                    // with PolicyAuthValue / PolicyPassword, which this TPM
-                    // does not implement yet.
-                    if cc == CommandCode::PolicySecret {
+                    // with PolicyAuthValue / PolicyPassword.
+                    if cc == CommandCode::PolicySecret && !policy_uses_auth {
                         return Err(TpmRc::MODE.with_session(n));
                     }
                     let policy = self.entity_policy(h);
@@ -641,8 +672,54 @@ impl Tpm {
                         return Err(TpmRc::POLICY_FAIL.with_session(n));
                     }
                     let role = auth_specs.get(i).map_or(AuthRole::None, |&(_, r)| r);
-                    policy_conditions(session, cc, role, &cp_hash, self.time_ms())
+                    let name_hash = if session.name_hash.is_empty() {
+                        Vec::new()
+                    } else {
+                        let refs: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+                        session.auth_hash.digest(&refs)
+                    };
+                    let template_hash = if session.template_hash.is_empty() {
+                        Vec::new()
+                    } else {
+                        template_hash(session.auth_hash, cc, params)
+                    };
+                    let now = PolicyNow {
+                        nv_written: (handle::handle_type(h) == handle::HT_NV_INDEX)
+                            .then(|| self.nv_index(h))
+                            .flatten()
+                            .map(|i| i.has(vtpm_wire::types::nv_attr::WRITTEN)),
+                        time: self.time_ms(),
+                        pcr_counter: self.v.pcr_counter,
+                        locality,
+                        template_hash,
+                    };
+                    policy_conditions(session, cc, role, &cp_hash, &name_hash, &now)
                         .map_err(|rc| rc.with_session(n))?;
+                    match u.policy_auth {
+                        Some(PolicyAuth::Password) => {
+                            let auth = self.entity_auth(h).ok_or(TpmRc::HANDLE.with_session(n))?;
+                            if !password_matches(&auth, s.hmac.as_bytes()) {
+                                failed = Some(h);
+                            }
+                        }
+                        Some(PolicyAuth::AuthValue) => {
+                            if self.entity_auth(h).is_none() {
+                                return Err(TpmRc::HANDLE.with_session(n));
+                            }
+                            let key = self.session_key_for(u);
+                            let expected = session.command_hmac(
+                                &key,
+                                &cp_hash,
+                                &u.nonce_caller,
+                                &extra_refs,
+                                u.attrs,
+                            );
+                            if !hmac_matches(&expected, s.hmac.as_bytes()) {
+                                failed = Some(h);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 (SessionKind::Trial, Some(_)) => return Err(TpmRc::AUTH_TYPE.with_session(n)),
                 // Sessions only for encryption: an HMAC, when sent, is checked
@@ -707,6 +784,9 @@ impl Tpm {
             return Default::default();
         };
         let auth = match u.entity {
+            Some(h) if u.policy_auth == Some(PolicyAuth::AuthValue) => {
+                self.entity_auth_value(h).unwrap_or_default()
+            }
             Some(h) if s.kind == SessionKind::Hmac => {
                 let auth = self.entity_auth_value(h).unwrap_or_default();
                 if s.is_bound_to(h, &self.entity_name(h), &auth) {
@@ -854,6 +934,20 @@ struct SessionUse {
     nonce_caller: Vec<u8>,
     /// The handle it authorizes, if any.
     entity: Option<u32>,
+    /// For a policy session that authorizes an entity: how its authValue
+    /// is proven (kept for the response after the policy is reset).
+    policy_auth: Option<PolicyAuth>,
+}
+
+/// How a policy session that authorizes an entity proves its authValue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PolicyAuth {
+    /// Not at all: the policy alone authorizes.
+    None,
+    /// TPM2_PolicyAuthValue: in the HMAC key.
+    AuthValue,
+    /// TPM2_PolicyPassword: in clear in the hmac field.
+    Password,
 }
 
 /// Which handles were authorized with a policy session.
@@ -871,7 +965,10 @@ fn policy_flags(uses: &[SessionUse], def: &CommandDef, handles: &[u32; 3]) -> [b
 /// The conditions policy commands put on a policy session besides its
 /// policyDigest (Part 1 §19.7, the reference implementation's
 /// CheckPolicyAuthSession), for the command `cc` it authorizes in `role`:
-/// its time limit (TPM_RC_EXPIRED), its command code (TPM_RC_POLICY_CC; an
+/// its time limit (TPM_RC_EXPIRED), the PCRs PolicyPCR checked
+/// (TPM_RC_PCR_CHANGED), its locality (TPM_RC_LOCALITY), its nameHash
+/// NV written state and templateHash (TPM_RC_POLICY_FAIL), physical
+/// presence (TPM_RC_PP), its command code (TPM_RC_POLICY_CC; an
 /// ADMIN or DUP role needs one: TPM_RC_POLICY_FAIL) and its cpHash
 /// (TPM_RC_POLICY_FAIL).
 fn policy_conditions(
@@ -879,10 +976,36 @@ fn policy_conditions(
     cc: CommandCode,
     role: AuthRole,
     cp_hash: &[u8],
-    now: u64,
+    name_hash: &[u8],
+    now: &PolicyNow,
 ) -> Result<(), TpmRc> {
-    if session.timeout != 0 && session.timeout < now {
+    if session.timeout != 0 && session.timeout < now.time {
         return Err(TpmRc::EXPIRED);
+    }
+    if session.pcr_counter.is_some_and(|c| c != now.pcr_counter) {
+        return Err(TpmRc::PCR_CHANGED);
+    }
+    if !crate::commands::ea::policy_locality::locality_allows(session.locality, now.locality) {
+        return Err(TpmRc::LOCALITY);
+    }
+    if !session.name_hash.is_empty() && !hmac_matches(&session.name_hash, name_hash) {
+        return Err(TpmRc::POLICY_FAIL);
+    }
+    // PolicyTemplate: only the creation of an object from that template.
+    if !session.template_hash.is_empty()
+        && !hmac_matches(&session.template_hash, &now.template_hash)
+    {
+        return Err(TpmRc::POLICY_FAIL);
+    }
+    // PolicyPhysicalPresence: this TPM has no physical-presence signal.
+    if session.pp_required {
+        return Err(TpmRc::PP);
+    }
+    // PolicyNvWritten: only an NV index in that state.
+    if let Some(want) = session.nv_written
+        && now.nv_written != Some(want)
+    {
+        return Err(TpmRc::POLICY_FAIL);
     }
     match session.command_code {
         Some(code) if code != cc.0 => return Err(TpmRc::POLICY_CC),
@@ -895,6 +1018,42 @@ fn policy_conditions(
         return Err(TpmRc::POLICY_FAIL);
     }
     Ok(())
+}
+
+/// The TPM's state that policy conditions are checked against.
+struct PolicyNow {
+    /// TPM time (ms).
+    time: u64,
+    /// pcrUpdateCounter.
+    pcr_counter: u32,
+    /// The command's locality.
+    locality: u8,
+    /// TPMA_NV_WRITTEN of the authorized entity, when an NV index.
+    nv_written: Option<bool>,
+    /// H(inPublic) of a creation command (empty: not one).
+    template_hash: Vec<u8>,
+}
+
+/// The templateHash of a TPM2_Create, TPM2_CreatePrimary or
+/// TPM2_CreateLoaded command: H(inPublic's bytes, without their size),
+/// inPublic following inSensitive. Empty for other commands.
+fn template_hash(alg: crate::crypto::hash::HashAlg, cc: CommandCode, params: &[u8]) -> Vec<u8> {
+    if cc != CommandCode::Create
+        && cc != CommandCode::CreatePrimary
+        && cc != CommandCode::CreateLoaded
+    {
+        return Vec::new();
+    }
+    let mut r = Reader::new(params);
+    let template = r
+        .u16()
+        .and_then(|n| r.take(usize::from(n)))
+        .and_then(|_| r.u16())
+        .and_then(|n| r.take(usize::from(n)));
+    match template {
+        Ok(t) => alg.digest(&[t]),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Constant-time HMAC comparison.

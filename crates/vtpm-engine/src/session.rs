@@ -66,6 +66,29 @@ pub struct Session {
     /// TPM time (ms) after which the policy no longer authorizes (0: no
     /// timeout).
     pub timeout: u64,
+    /// pcrUpdateCounter when TPM2_PolicyPCR checked the PCRs: the policy
+    /// no longer authorizes once it moved (TPM_RC_PCR_CHANGED).
+    pub pcr_counter: Option<u32>,
+    /// isAuthValueNeeded (TPM2_PolicyAuthValue): the authorization's HMAC
+    /// key includes the entity's authValue.
+    pub auth_value_needed: bool,
+    /// isPasswordNeeded (TPM2_PolicyPassword): the authorization's hmac
+    /// field is the entity's authValue in clear.
+    pub password_needed: bool,
+    /// commandLocality (TPM2_PolicyLocality), as its TPMA_LOCALITY octet
+    /// (0: any locality).
+    pub locality: u8,
+    /// nameHash the authorized command's handles must have (empty: none;
+    /// TPM2_PolicyNameHash, TPM2_PolicyDuplicationSelect).
+    pub name_hash: Vec<u8>,
+    /// The TPMA_NV_WRITTEN state the authorized NV index must have
+    /// (TPM2_PolicyNvWritten).
+    pub nv_written: Option<bool>,
+    /// templateHash the authorized creation's inPublic must have (empty:
+    /// none; TPM2_PolicyTemplate).
+    pub template_hash: Vec<u8>,
+    /// isPPRequired (TPM2_PolicyPhysicalPresence).
+    pub pp_required: bool,
 }
 
 impl Session {
@@ -112,6 +135,14 @@ impl Session {
             cp_hash: Vec::new(),
             start_time: 0,
             timeout: 0,
+            pcr_counter: None,
+            auth_value_needed: false,
+            password_needed: false,
+            locality: 0,
+            name_hash: Vec::new(),
+            nv_written: None,
+            template_hash: Vec::new(),
+            pp_required: false,
         }
     }
 
@@ -124,6 +155,14 @@ impl Session {
         self.cp_hash.clear();
         self.timeout = 0;
         self.start_time = now;
+        self.pcr_counter = None;
+        self.auth_value_needed = false;
+        self.password_needed = false;
+        self.locality = 0;
+        self.name_hash.clear();
+        self.nv_written = None;
+        self.template_hash.clear();
+        self.pp_required = false;
     }
 
     /// PolicyUpdate (Part 3 §23.2.3): policyDigest ≔ H(policyDigest ||
@@ -411,6 +450,25 @@ impl Sessions {
             w.sized_u16(|w| w.bytes(&s.cp_hash));
             w.u64(s.start_time);
             w.u64(s.timeout);
+            // Version 4: the conditions of the other policy commands.
+            match s.pcr_counter {
+                None => w.u8(0),
+                Some(c) => {
+                    w.u8(1);
+                    w.u32(c);
+                }
+            }
+            w.u8(u8::from(s.auth_value_needed)
+                | (u8::from(s.password_needed) << 1)
+                | (u8::from(s.pp_required) << 2));
+            w.u8(s.locality);
+            w.sized_u16(|w| w.bytes(&s.name_hash));
+            w.u8(match s.nv_written {
+                None => 0,
+                Some(false) => 1,
+                Some(true) => 2,
+            });
+            w.sized_u16(|w| w.bytes(&s.template_hash));
             match e.saved {
                 None => w.u8(0),
                 Some(seq) => {
@@ -422,7 +480,8 @@ impl Sessions {
     }
 
     /// Reads what [`Sessions::write`] wrote, in volatile-state format
-    /// `version` (before 3: without the policy conditions).
+    /// `version` (before 3: without the policy conditions; before 4:
+    /// without those of PolicyPCR, PolicyAuthValue … PolicyTemplate).
     pub fn read(r: &mut Reader<'_>, version: u16) -> Option<Sessions> {
         fn bytes(r: &mut Reader<'_>, max: usize) -> Option<Vec<u8>> {
             let n = usize::from(r.u16().ok()?);
@@ -465,16 +524,7 @@ impl Sessions {
                 start_time = r.u64().ok()?;
                 timeout = r.u64().ok()?;
             }
-            let saved = match r.u8().ok()? {
-                0 => None,
-                1 => Some(r.u64().ok()?),
-                _ => return None,
-            };
-            let slot = sessions.entries.get_mut(i)?;
-            if slot.is_some() {
-                return None;
-            }
-            let session = Session {
+            let mut session = Session {
                 kind,
                 auth_hash,
                 session_key,
@@ -486,7 +536,47 @@ impl Sessions {
                 cp_hash,
                 start_time,
                 timeout,
+                pcr_counter: None,
+                auth_value_needed: false,
+                password_needed: false,
+                locality: 0,
+                name_hash: Vec::new(),
+                nv_written: None,
+                template_hash: Vec::new(),
+                pp_required: false,
             };
+            if version >= 4 {
+                session.pcr_counter = match r.u8().ok()? {
+                    0 => None,
+                    1 => Some(r.u32().ok()?),
+                    _ => return None,
+                };
+                let flags = r.u8().ok()?;
+                if flags & !7 != 0 {
+                    return None;
+                }
+                session.pp_required = flags & 4 != 0;
+                session.auth_value_needed = flags & 1 != 0;
+                session.password_needed = flags & 2 != 0;
+                session.locality = r.u8().ok()?;
+                session.name_hash = bytes(r, 64)?;
+                session.nv_written = match r.u8().ok()? {
+                    0 => None,
+                    1 => Some(false),
+                    2 => Some(true),
+                    _ => return None,
+                };
+                session.template_hash = bytes(r, 64)?;
+            }
+            let saved = match r.u8().ok()? {
+                0 => None,
+                1 => Some(r.u64().ok()?),
+                _ => return None,
+            };
+            let slot = sessions.entries.get_mut(i)?;
+            if slot.is_some() {
+                return None;
+            }
             *slot = Some(Entry { session, saved });
         }
         (sessions.count() <= MAX_LOADED_SESSIONS).then_some(sessions)
@@ -527,7 +617,7 @@ mod tests {
         let mut w = Writer::new();
         sessions.write(&mut w);
         let blob = w.into_vec();
-        let back = Sessions::read(&mut Reader::new(&blob), 3).unwrap();
+        let back = Sessions::read(&mut Reader::new(&blob), 4).unwrap();
         let b = back.get(h).unwrap();
         assert_eq!(b.command_code, Some(0x14B));
         assert_eq!(b.cp_hash, vec![9; 32]);
@@ -555,6 +645,45 @@ mod tests {
         assert_eq!(o.command_code, None);
         assert!(o.cp_hash.is_empty());
         assert!(Sessions::read(&mut Reader::new(&v1), 3).is_none());
+    }
+
+    #[test]
+    fn version_4_conditions_are_saved_and_version_3_is_read() {
+        let mut s = policy_session();
+        s.pcr_counter = Some(7);
+        s.auth_value_needed = true;
+        s.locality = 0x08;
+        s.name_hash = vec![3; 32];
+        s.nv_written = Some(true);
+        s.template_hash = vec![4; 32];
+        s.pp_required = true;
+        let mut sessions = Sessions::default();
+        let h = sessions.insert(s).unwrap();
+        let mut w = Writer::new();
+        sessions.write(&mut w);
+        let blob = w.into_vec();
+        let back = Sessions::read(&mut Reader::new(&blob), 4).unwrap();
+        let b = back.get(h).unwrap();
+        assert_eq!(b.pcr_counter, Some(7));
+        assert!(b.auth_value_needed && !b.password_needed);
+        assert_eq!(b.locality, 0x08);
+        assert_eq!(b.name_hash, vec![3; 32]);
+        assert_eq!(b.nv_written, Some(true));
+        assert_eq!(b.template_hash, vec![4; 32]);
+        assert!(b.pp_required);
+
+        // Version 3: the same without the fields version 4 appended
+        // (1 + 4 pcrCounter, 1 flags, 1 locality, 2 + 32 nameHash,
+        // 1 nvWritten, 2 + 32 templateHash) before the saved flag.
+        let cut = 5 + 1 + 1 + 34 + 1 + 34;
+        let saved_at = blob.len() - 1;
+        let mut v3 = blob[..saved_at - cut].to_vec();
+        v3.push(0);
+        let old = Sessions::read(&mut Reader::new(&v3), 3).unwrap();
+        let o = old.get(h).unwrap();
+        assert_eq!((o.pcr_counter, o.locality), (None, 0));
+        assert!(o.name_hash.is_empty() && o.nv_written.is_none());
+        assert!(Sessions::read(&mut Reader::new(&v3), 4).is_none());
     }
 
     #[test]

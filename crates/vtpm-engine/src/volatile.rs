@@ -17,8 +17,9 @@ use zeroize::Zeroizing;
 pub const VOLATILE_MAGIC: [u8; 4] = *b"VTVS";
 /// Its version. Version 1 (without platformPolicy and the
 /// dictionary-attack time bases) and version 2 (without the policy
-/// conditions of sessions) are still read.
-pub const VOLATILE_VERSION: u16 = 3;
+/// conditions of sessions) and version 3 (without the conditions of the
+/// later policy commands: PolicyPCR … PolicyTemplate) are still read.
+pub const VOLATILE_VERSION: u16 = 4;
 
 fn orderly_byte(o: Orderly) -> u8 {
     match o {
