@@ -737,6 +737,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<pcr::pcr_extend::PcrExtend>,
     ),
     def(
+        Cc::NV_Certify,
+        &[OBJECT_PLUS_USER, NV_AUTH_USER, NV_INDEX],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<nv::nv_certify::NvCertify>,
+    ),
+    def(
         Cc::EventSequenceComplete,
         &[PCR_PLUS_USER, OBJECT_USER],
         false,

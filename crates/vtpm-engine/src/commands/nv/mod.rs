@@ -1,5 +1,6 @@
 //! Part 3 chapter 31: Non-volatile Storage.
 
+pub mod nv_certify;
 pub mod nv_change_auth;
 pub mod nv_define_space;
 pub mod nv_extend;

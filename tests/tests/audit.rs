@@ -1,0 +1,249 @@
+//! TPM2_NV_Certify (Part 3 §31.16), driven by tpm2-tools. The judges are
+//! independent of vtpm: OpenSSL verifies the signature over the
+//! TPMS_ATTEST bytes with the key's PEM; the TPMS_NV_CERTIFY_INFO fields
+//! are parsed here and compared with the bytes written and the Name
+//! `tpm2_nvreadpublic` reports.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::expect_used
+)]
+
+use std::path::Path;
+use std::process::Command;
+use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command};
+
+use vtpm_tests::both;
+
+both!(nv_certify,);
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs a program that must succeed (openssl).
+fn sh(program: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let r = run_command(cmd, TOOL_TIMEOUT);
+    assert!(r.success(), "expected success: {r}");
+    r.stdout
+}
+
+/// Runs a tpm2-tools program that must succeed, then flushes the
+/// transient objects it left loaded.
+fn ok<I, S>(server: &Server, tool: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = server.ok(tool, args);
+    server.ok("tpm2_flushcontext", ["-t"]);
+    out
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        assert!(self.0.len() >= n, "too short");
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.take(2).try_into().unwrap())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.take(4).try_into().unwrap())
+    }
+    fn tpm2b(&mut self) -> Vec<u8> {
+        let n = usize::from(self.u16());
+        self.take(n).to_vec()
+    }
+}
+
+/// TPMS_ATTEST (Part 2 §10.12.12): its type, extraData and the TPMU_ATTEST
+/// bytes.
+fn parse_attest(b: &[u8]) -> (u16, Vec<u8>, Vec<u8>) {
+    let mut c = Cursor(b);
+    assert_eq!(c.u32(), 0xff54_4347, "magic TPM_GENERATED_VALUE");
+    let ty = c.u16();
+    let _qualified_signer = c.tpm2b();
+    let extra = c.tpm2b();
+    c.take(8 + 4 + 4 + 1 + 8); // clockInfo, firmwareVersion
+    (ty, extra, c.0.to_vec())
+}
+
+/// A restricted ECDSA signing key under an owner primary: (context, PEM).
+fn signing_key(server: &Server, dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let primary = dir.join("primary.ctx");
+    ok(server, "tpm2_createprimary", ["-C", "o", "-c", p(&primary)]);
+    let (pubf, privf, ctx, pem) = (
+        dir.join("ak.pub"),
+        dir.join("ak.priv"),
+        dir.join("ak.ctx"),
+        dir.join("ak.pem"),
+    );
+    ok(
+        server,
+        "tpm2_create",
+        [
+            "-C",
+            p(&primary),
+            "-G",
+            "ecc256:ecdsa-sha256:null",
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+        ],
+    );
+    ok(
+        server,
+        "tpm2_load",
+        [
+            "-C",
+            p(&primary),
+            "-u",
+            p(&pubf),
+            "-r",
+            p(&privf),
+            "-c",
+            p(&ctx),
+        ],
+    );
+    ok(
+        server,
+        "tpm2_readpublic",
+        ["-c", p(&ctx), "-f", "pem", "-o", p(&pem)],
+    );
+    (ctx, pem)
+}
+
+fn openssl_verify(pem: &Path, sig: &Path, msg: &Path) {
+    let out = sh(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            p(pem),
+            "-signature",
+            p(sig),
+            p(msg),
+        ],
+    );
+    assert!(out.contains("Verified OK"), "openssl: {out}");
+}
+
+fn nv_certify(protocol: Protocol) {
+    let server = Server::start(protocol);
+    server.startup_clear();
+    let dir = TempDir::new("audit-nvcertify");
+    let (ak, pem) = signing_key(&server, &dir);
+    let data: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(7).wrapping_add(3))
+        .collect();
+    let dataf = dir.write("nv.data", &data);
+    ok(
+        &server,
+        "tpm2_nvdefine",
+        [
+            "0x1500016",
+            "-C",
+            "o",
+            "-s",
+            "32",
+            "-a",
+            "ownerread|ownerwrite|authread|authwrite",
+            "-p",
+            "nvpass",
+        ],
+    );
+    ok(
+        &server,
+        "tpm2_nvwrite",
+        ["0x1500016", "-C", "o", "-i", p(&dataf)],
+    );
+    let public = ok(&server, "tpm2_nvreadpublic", ["0x1500016"]);
+    let name = public
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name: "))
+        .unwrap_or_else(|| panic!("name in {public}"))
+        .trim()
+        .to_string();
+
+    // A slice of the data, authorized by the index's own authValue.
+    let (att, sig) = (dir.join("nv.att"), dir.join("nv.sig"));
+    ok(
+        &server,
+        "tpm2_nvcertify",
+        [
+            "-C",
+            p(&ak),
+            "-g",
+            "sha256",
+            "-f",
+            "plain",
+            "-o",
+            p(&sig),
+            "--attestation",
+            p(&att),
+            "-p",
+            "nvpass",
+            "-q",
+            "a1b2c3",
+            "--size",
+            "16",
+            "--offset",
+            "4",
+            "0x1500016",
+        ],
+    );
+    openssl_verify(&pem, &sig, &att);
+    let (ty, extra, body) = parse_attest(&dir.read("nv.att"));
+    assert_eq!(ty, 0x8014, "TPM_ST_ATTEST_NV");
+    assert_eq!(extra, vec![0xa1, 0xb2, 0xc3]);
+    let mut c = Cursor(&body);
+    assert_eq!(hex(&c.tpm2b()), name, "indexName");
+    assert_eq!(c.u16(), 4, "offset");
+    assert_eq!(c.tpm2b(), data[4..20].to_vec(), "nvContents");
+    assert!(c.0.is_empty());
+
+    // No size: authorized by the owner.
+    ok(
+        &server,
+        "tpm2_nvcertify",
+        [
+            "-C",
+            p(&ak),
+            "-c",
+            "o",
+            "-g",
+            "sha256",
+            "-f",
+            "plain",
+            "-o",
+            p(&sig),
+            "--attestation",
+            p(&att),
+            "0x1500016",
+        ],
+    );
+    openssl_verify(&pem, &sig, &att);
+    // tpm2-tools 5.4 sends size 0 and offset 0 when --size is not given:
+    // that asks for TPMS_NV_DIGEST_CERTIFY_INFO, whose nvDigest is the
+    // digest of the whole data with the signing scheme's hash.
+    let (ty, _, body) = parse_attest(&dir.read("nv.att"));
+    assert_eq!(ty, 0x801c, "TPM_ST_ATTEST_NV_DIGEST");
+    let mut c = Cursor(&body);
+    assert_eq!(hex(&c.tpm2b()), name);
+    assert_eq!(c.tpm2b(), Hash::Sha256.digest(&[&data]), "nvDigest");
+    assert!(c.0.is_empty());
+
+    server.ok("tpm2_flushcontext", ["-t"]);
+}
