@@ -76,9 +76,12 @@ impl Command for NvCertify {
             })
         } else {
             // size and offset both 0: TPMS_NV_DIGEST_CERTIFY_INFO, the
-            // digest (with the scheme's hash) of all the index data; an
-            // empty digest when the scheme has no hash.
-            let nv_digest = match HashAlg::from_alg(scheme.hash) {
+            // digest (with the scheme's hash) of all the index data. With
+            // no signing key the scheme is TPM_ALG_NULL whatever inScheme
+            // says (the reference implementation's CryptSelectSignScheme):
+            // an empty digest.
+            let hash = key.as_ref().and_then(|_| HashAlg::from_alg(scheme.hash));
+            let nv_digest = match hash {
                 Some(h) => {
                     let len = usize::from(index.public.data_size).min(index.data.len());
                     let data = index.data.get(..len).unwrap_or_default();
