@@ -10,7 +10,7 @@ use vtpm_wire::constants::handle;
 use vtpm_wire::object::SigScheme;
 use vtpm_wire::profile::MAX_NV_BUFFER_SIZE;
 use vtpm_wire::rc::TpmRc;
-use vtpm_wire::types::{Data, Digest, MaxNvBuffer, Name};
+use vtpm_wire::types::{Data, Digest, MaxNvBuffer, Name, nv_attr};
 
 /// TPM2_NV_Certify.
 pub struct NvCertify;
@@ -46,8 +46,12 @@ impl Command for NvCertify {
             .nv_index(nv_index)
             .ok_or(TpmRc::HANDLE.with_handle(3))?
             .clone();
-        // An index can only authorize access to itself.
-        if handle::handle_type(auth_handle) == handle::HT_NV_INDEX && auth_handle != nv_index {
+        // An index can only authorize access to itself (checked after
+        // the read lock, as NvReadAccessChecks does).
+        if handle::handle_type(auth_handle) == handle::HT_NV_INDEX
+            && auth_handle != nv_index
+            && !index.has(nv_attr::READLOCKED)
+        {
             return Err(TpmRc::NV_AUTHORIZATION);
         }
         Tpm::nv_read_checks(
