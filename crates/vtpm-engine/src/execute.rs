@@ -90,6 +90,27 @@ impl Tpm {
             *slot = h;
         }
 
+        // An NV index authorizes only access to itself (the reference
+        // implementation's NvReadAccessChecks / NvWriteAccessChecks): a
+        // command naming one index for authorization and another as its
+        // target answers TPM_RC_NV_AUTHORIZATION.
+        let nv_auth = def
+            .handles
+            .iter()
+            .position(|s| s.kind == HandleKind::NvAuth)
+            .and_then(|i| handles.get(i).copied());
+        let nv_target = def
+            .handles
+            .iter()
+            .position(|s| s.kind == HandleKind::NvIndex)
+            .and_then(|i| handles.get(i).copied());
+        if let (Some(a), Some(t)) = (nv_auth, nv_target)
+            && handle::handle_type(a) == handle::HT_NV_INDEX
+            && a != t
+        {
+            return Err(TpmRc::NV_AUTHORIZATION);
+        }
+
         // Authorization area.
         let mut sessions: Vec<AuthCommand> = Vec::new();
         if tag == StructureTag::SESSIONS {
