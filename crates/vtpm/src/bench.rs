@@ -100,6 +100,8 @@ pub struct BenchConfig {
     pub keys: bool,
     /// Measure the costs of sessions instead (`--sessions`).
     pub sessions: bool,
+    /// Measure NV storage and attestation instead (`--nv-attest`).
+    pub nv_attest: bool,
 }
 
 /// A connection able to carry TPM commands.
@@ -266,17 +268,17 @@ fn pcr_extend_16() -> Vec<u8> {
 /// TPM_RH_OWNER.
 const RH_OWNER: u32 = 0x4000_0001;
 /// TPM_RC_NV_DEFINED: NV_DefineSpace of an index that exists.
-const RC_NV_DEFINED: u32 = 0x14C;
+pub(crate) const RC_NV_DEFINED: u32 = 0x14C;
 /// The index the NV_Write benchmark writes (ordinary, owner read/write).
-const BENCH_NV_INDEX: u32 = 0x0150_0F00;
+pub(crate) const BENCH_NV_INDEX: u32 = 0x0150_0F00;
 /// Its size, and the size of each measured write.
-const BENCH_NV_SIZE: u16 = 64;
+pub(crate) const BENCH_NV_SIZE: u16 = 64;
 /// TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD.
-const NV_OWNER_READ_WRITE: u32 = 0x0002_0002;
+pub(crate) const NV_OWNER_READ_WRITE: u32 = 0x0002_0002;
 
 /// TPM2_NV_DefineSpace by the owner (empty owner password) of an ordinary
 /// index with a SHA-256 name, no authValue and no policy.
-fn nv_define_space(index: u32, attributes: u32, size: u16) -> Vec<u8> {
+pub(crate) fn nv_define_space(index: u32, attributes: u32, size: u16) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&RH_OWNER.to_be_bytes()); // authHandle
     empty_password_session(&mut body);
@@ -306,7 +308,7 @@ fn nv_write(index: u32, data: &[u8], offset: u16) -> Vec<u8> {
 /// The NV_Write the benchmark measures at iteration `i`: all 64 bytes of
 /// the index, different on every iteration (so no server can skip the
 /// write as unchanged).
-fn nv_write_64(i: usize) -> Vec<u8> {
+pub(crate) fn nv_write_64(i: usize) -> Vec<u8> {
     let mut data = [0x3Cu8; BENCH_NV_SIZE as usize];
     if let Some(head) = data.get_mut(..8) {
         head.copy_from_slice(&(i as u64).to_be_bytes());
@@ -402,6 +404,9 @@ pub fn run(config: &BenchConfig) -> Result<()> {
     }
     if config.sessions {
         return crate::bench_sessions::run(config, t.as_mut());
+    }
+    if config.nv_attest {
+        return crate::bench_nv_attest::run(config, t.as_mut());
     }
 
     // The NV_Write benchmark's index; one left by an earlier run is fine.

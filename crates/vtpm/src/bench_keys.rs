@@ -26,17 +26,22 @@ const RC_RETRY: u32 = 0x922;
 
 /// TPMA_OBJECT: fixedTPM | fixedParent | sensitiveDataOrigin |
 /// userWithAuth.
-const ATTR_BASE: u32 = 0x0000_0072;
-const ATTR_RESTRICTED: u32 = 1 << 16;
-const ATTR_DECRYPT: u32 = 1 << 17;
-const ATTR_SIGN: u32 = 1 << 18;
+pub(crate) const ATTR_BASE: u32 = 0x0000_0072;
+pub(crate) const ATTR_RESTRICTED: u32 = 1 << 16;
+pub(crate) const ATTR_DECRYPT: u32 = 1 << 17;
+pub(crate) const ATTR_SIGN: u32 = 1 << 18;
 
-fn u16b(v: u16) -> [u8; 2] {
+pub(crate) fn u16b(v: u16) -> [u8; 2] {
     v.to_be_bytes()
 }
 
 /// A TPMT_PUBLIC (inside its TPM2B) for an RSA-2048 key.
-fn rsa_template(attributes: u32, storage: bool, scheme: &[u8], unique: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_template(
+    attributes: u32,
+    storage: bool,
+    scheme: &[u8],
+    unique: &[u8],
+) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&u16b(0x0001)); // TPM_ALG_RSA
     t.extend_from_slice(&u16b(0x000B)); // nameAlg SHA-256
@@ -56,7 +61,7 @@ fn rsa_template(attributes: u32, storage: bool, scheme: &[u8], unique: &[u8]) ->
 }
 
 /// A TPMT_PUBLIC (inside its TPM2B) for a P-256 ECDSA-SHA256 signing key.
-fn ecc_template(attributes: u32, storage: bool) -> Vec<u8> {
+pub(crate) fn ecc_template(attributes: u32, storage: bool) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&u16b(0x0023)); // TPM_ALG_ECC
     t.extend_from_slice(&u16b(0x000B));
@@ -83,7 +88,7 @@ fn sized(b: &[u8]) -> Vec<u8> {
 
 /// CreatePrimary / Create: handle, password session, then inSensitive
 /// (empty), inPublic, outsideInfo (empty), creationPCR (none).
-fn create_command(cc: u32, parent: u32, public: &[u8]) -> Vec<u8> {
+pub(crate) fn create_command(cc: u32, parent: u32, public: &[u8]) -> Vec<u8> {
     let mut body = parent.to_be_bytes().to_vec();
     empty_password_session(&mut body);
     body.extend_from_slice(&[0x00, 0x04, 0, 0, 0, 0]); // TPM2B_SENSITIVE_CREATE
@@ -93,13 +98,13 @@ fn create_command(cc: u32, parent: u32, public: &[u8]) -> Vec<u8> {
     command(ST_SESSIONS, cc, &body)
 }
 
-fn flush(h: u32) -> Vec<u8> {
+pub(crate) fn flush(h: u32) -> Vec<u8> {
     command(ST_NO_SESSIONS, CC_FLUSH_CONTEXT, &h.to_be_bytes())
 }
 
 /// The response handle and parameters of a successful response with
 /// sessions.
-fn split(rsp: &[u8], has_handle: bool) -> Result<(u32, &[u8])> {
+pub(crate) fn split(rsp: &[u8], has_handle: bool) -> Result<(u32, &[u8])> {
     let code = rc(rsp);
     ensure!(code == 0, "TPM_RC {code:#x}");
     let mut at = 10;
@@ -117,7 +122,7 @@ fn split(rsp: &[u8], has_handle: bool) -> Result<(u32, &[u8])> {
 }
 
 /// The first `n` TPM2B fields of `params`, with their size prefixes.
-fn tpm2bs(params: &[u8], n: usize) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn tpm2bs(params: &[u8], n: usize) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut at = 0;
     for _ in 0..n {

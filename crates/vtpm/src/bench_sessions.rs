@@ -372,6 +372,7 @@ mod tests {
             reconnect: false,
             keys: false,
             sessions: true,
+            nv_attest: false,
         };
         let mut engine = Engine(tpm);
         run(&config, &mut engine).unwrap();

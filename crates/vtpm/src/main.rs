@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_keys;
+mod bench_nv_attest;
 mod bench_sessions;
 mod lifecycle;
 mod server;
@@ -272,6 +273,12 @@ struct BenchArgs {
     #[arg(long, conflicts_with = "keys")]
     sessions: bool,
 
+    /// Measure NV storage and attestation instead: NV_Write and NV_Read of
+    /// 64 bytes, NV_Increment of a counter, and Quote over sha256:0-7 with
+    /// an RSA-2048 and an ECC P-256 restricted signing key.
+    #[arg(long, conflicts_with_all = ["keys", "sessions"])]
+    nv_attest: bool,
+
     /// Instead of benchmarking, wait until the server answers a
     /// GetRandom (whatever the response code) and print how long that
     /// took.
@@ -431,6 +438,7 @@ fn main() -> std::process::ExitCode {
                     reconnect: a.reconnect,
                     keys: a.keys,
                     sessions: a.sessions,
+                    nv_attest: a.nv_attest,
                 })
             }
         }
