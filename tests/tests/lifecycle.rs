@@ -943,3 +943,197 @@ fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
     assert_one_line_error(&r, "needs --ca");
     assert!(!s.dir.join("x/vtpm.state").exists());
 }
+
+#[test]
+fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
+    require_tpm2_tools();
+    let s = Setup::new("life-backup");
+    s.ca_init();
+    let ca = s.ca().display().to_string();
+    s.create(&["--ca", &ca, "--persist-srk"]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    let secret = s.dir.write("secret.dat", b"backup secret 0123456789");
+    // Before: the EK (tpm2_createek), its certificate, and a sealed
+    // object under the persistent SRK whose blobs stay on the host.
+    {
+        let server = s.serve();
+        server.ok(
+            "tpm2_createek",
+            [
+                "-G",
+                "rsa",
+                "-u",
+                &s.p("ek1.pem"),
+                "-f",
+                "pem",
+                "-c",
+                &s.p("ek1.ctx"),
+            ],
+        );
+        server.ok("tpm2_flushcontext", ["-t"]);
+        read_cert(&server, "0x1c00002", "o", &s.p("c1.der"), &s.p("c1.pem"));
+        server.ok(
+            "tpm2_create",
+            [
+                "-C",
+                "0x81000001",
+                "-i",
+                &secret.display().to_string(),
+                "-u",
+                &s.p("seal.pub"),
+                "-r",
+                &s.p("seal.priv"),
+            ],
+        );
+    }
+    let on_disk = std::fs::read(s.state()).unwrap();
+    let archive = s.p("vm.bak");
+    vtpm_ok([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &archive,
+    ]);
+    // The archive holds the state file's bytes as on disk (still
+    // encrypted), and names the key id (Python's HKDF of the key).
+    let arch = std::fs::read(&archive).unwrap();
+    assert_eq!(&arch[..8], b"VTPMBKUP");
+    assert!(
+        arch.windows(on_disk.len()).any(|w| w == on_disk.as_slice()),
+        "the archive does not hold the state bytes unchanged"
+    );
+    let id: String = arch[20..36].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, key_id_python(&s.key()));
+    // An existing archive is never replaced.
+    let r = vtpm([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &archive,
+    ]);
+    assert_one_line_error(&r, "already exists");
+
+    // Wrong key: one line naming the key id needed, nothing written.
+    let other = s.dir.write("other.key", &[0x42u8; 32]);
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let target = s.dir.join("r1/vtpm.state");
+    let r = vtpm([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &target.display().to_string(),
+        "--key-file",
+        &other.display().to_string(),
+    ]);
+    assert_one_line_error(&r, &key_id_python(&s.key()));
+    assert!(!target.exists());
+    // A corrupt archive (one byte of the encrypted state flipped, and a
+    // truncated one): refused, nothing written.
+    let mut bad = arch.clone();
+    let mid = arch.len() / 2;
+    bad[mid] ^= 0x80;
+    let bad_p = s.dir.write("bad.bak", &bad);
+    let short_p = s.dir.write("short.bak", &arch[..arch.len() - 10]);
+    for p in [&bad_p, &short_p] {
+        let r = vtpm([
+            "restore",
+            "--archive",
+            &p.display().to_string(),
+            "--state",
+            &target.display().to_string(),
+            "--key-file",
+            &key_s,
+        ]);
+        assert!(!r.success(), "{r}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r}");
+        assert!(!target.exists());
+    }
+    // An existing target is refused.
+    let r = vtpm([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+    ]);
+    assert_one_line_error(&r, "already exists");
+
+    // Delete the state, restore it, and serve the restored state.
+    std::fs::remove_file(s.state()).unwrap();
+    vtpm_ok([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+    ]);
+    assert_eq!(on_disk, std::fs::read(s.state()).unwrap());
+    let server = s.serve();
+    server.ok(
+        "tpm2_createek",
+        [
+            "-G",
+            "rsa",
+            "-u",
+            &s.p("ek2.pem"),
+            "-f",
+            "pem",
+            "-c",
+            &s.p("ek2.ctx"),
+        ],
+    );
+    server.ok("tpm2_flushcontext", ["-t"]);
+    assert_eq!(s.dir.read("ek1.pem"), s.dir.read("ek2.pem"));
+    read_cert(&server, "0x1c00002", "o", &s.p("c2.der"), &s.p("c2.pem"));
+    assert_eq!(s.dir.read("c1.pem"), s.dir.read("c2.pem"));
+    assert_eq!(
+        cert_pubkey(&s.p("c2.pem")).into_bytes(),
+        s.dir.read("ek2.pem")
+    );
+    server.ok(
+        "tpm2_load",
+        [
+            "-C",
+            "0x81000001",
+            "-u",
+            &s.p("seal.pub"),
+            "-r",
+            &s.p("seal.priv"),
+            "-c",
+            &s.p("seal.ctx"),
+        ],
+    );
+    server.ok(
+        "tpm2_unseal",
+        ["-c", &s.p("seal.ctx"), "-o", &s.p("unsealed.dat")],
+    );
+    assert_eq!(
+        std::fs::read(s.p("unsealed.dat")).unwrap(),
+        b"backup secret 0123456789"
+    );
+    // While the server holds the state, backup is refused.
+    let r = vtpm([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &s.p("busy.bak"),
+    ]);
+    assert!(!r.success(), "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    assert!(!s.dir.join("busy.bak").exists());
+}

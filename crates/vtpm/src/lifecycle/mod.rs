@@ -4,6 +4,7 @@
 //! (`vtpm inspect`). Every TPM operation runs in-process through
 //! `Tpm::execute`, as the platform (empty platform authorization) would.
 
+pub mod backup;
 pub mod ca;
 pub mod clone;
 pub mod create;
@@ -246,6 +247,30 @@ pub struct RekeyArgs {
     pub new_key_fd: Option<i32>,
 }
 
+/// `vtpm backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// The new archive file (never replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `vtpm restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive written by `vtpm backup`.
+    #[arg(long, value_name = "FILE")]
+    pub archive: PathBuf,
+
+    /// The new state file (never replaced if it exists) and the key the
+    /// archived state was encrypted with.
+    #[command(flatten)]
+    pub state: KeyedState,
+}
+
 /// `vtpm inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -394,5 +419,20 @@ pub fn clone(args: &CloneArgs) -> Result<()> {
         clone::replace(&args.from, key, &args.to, to_key, args.ca.as_deref())?
     };
     println!("{msg}");
+    Ok(())
+}
+
+pub fn backup(args: &BackupArgs) -> Result<()> {
+    let key = args.state.key()?;
+    println!("{}", backup::backup(&args.state.state, key, &args.out)?);
+    Ok(())
+}
+
+pub fn restore(args: &RestoreArgs) -> Result<()> {
+    let key = args.state.key()?;
+    println!(
+        "{}",
+        backup::restore(&args.archive, &args.state.state, key)?
+    );
     Ok(())
 }
