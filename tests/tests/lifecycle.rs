@@ -1137,3 +1137,179 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert!(!s.dir.join("busy.bak").exists());
 }
+
+#[test]
+fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
+    require_tpm2_tools();
+    let s = Setup::new("life-certreplace");
+    s.ca_init();
+    let ca = s.ca().display().to_string();
+    s.create(&["--ca", &ca]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    // The EK public key for the operator's CA.
+    vtpm_ok([
+        "cert",
+        "export",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--pubkey",
+        "--out",
+        &s.p("ek.pem"),
+    ]);
+    // The operator's CA and a throwaway key for the CSR, made by OpenSSL.
+    tool_ok(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s.p("op.key"),
+            "-out",
+            &s.p("op.pem"),
+            "-subj",
+            "/CN=operator EK CA",
+            "-days",
+            "30",
+        ],
+    );
+    tool_ok(
+        "openssl",
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s.p("dummy.key"),
+            "-out",
+            &s.p("ek.csr"),
+            "-subj",
+            "/CN=ek",
+        ],
+    );
+    let issue = |out: &str, force: Option<&str>| {
+        let mut args = vec![
+            "x509".to_string(),
+            "-req".into(),
+            "-in".into(),
+            s.p("ek.csr"),
+            "-CA".into(),
+            s.p("op.pem"),
+            "-CAkey".into(),
+            s.p("op.key"),
+            "-set_serial".into(),
+            "4660".into(),
+            "-days".into(),
+            "30".into(),
+            "-out".into(),
+            s.p(out),
+        ];
+        if let Some(f) = force {
+            args.extend(["-force_pubkey".to_string(), s.p(f)]);
+        }
+        tool_ok("openssl", args);
+    };
+    issue("good.pem", Some("ek.pem"));
+    issue("other.pem", None);
+    // A certificate for another key: refused, the state unchanged.
+    let before = std::fs::read(s.state()).unwrap();
+    let r = vtpm([
+        "cert",
+        "replace",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--cert",
+        &s.p("other.pem"),
+    ]);
+    assert_one_line_error(&r, "not the rsa2048 EK");
+    assert_eq!(before, std::fs::read(s.state()).unwrap());
+    {
+        let server = s.serve();
+        read_cert(&server, "0x1c00002", "o", &s.p("old.der"), &s.p("old.pem"));
+        tool_ok(
+            "openssl",
+            [
+                "verify",
+                "-CAfile",
+                &s.ca().join("ca.pem").display().to_string(),
+                &s.p("old.pem"),
+            ],
+        );
+    }
+    // The right certificate is stored (its size differs from the old one).
+    vtpm_ok([
+        "cert",
+        "replace",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--cert",
+        &s.p("good.pem"),
+    ]);
+    assert_eq!(
+        listing(&s.dir.join("tpm")),
+        vec!["vtpm.state".to_string(), "vtpm.state.lock".to_string()]
+    );
+    let server = s.serve();
+    read_cert(&server, "0x1c00002", "o", &s.p("new.der"), &s.p("new.pem"));
+    tool_ok(
+        "openssl",
+        ["verify", "-CAfile", &s.p("op.pem"), &s.p("new.pem")],
+    );
+    let good_der = tool_ok(
+        "openssl",
+        [
+            "x509",
+            "-in",
+            &s.p("good.pem"),
+            "-outform",
+            "der",
+            "-out",
+            &s.p("good.der"),
+        ],
+    );
+    drop(good_der);
+    assert_eq!(s.dir.read("good.der"), s.dir.read("new.der"));
+    // The size changed, so the index was undefined and defined again.
+    assert_ne!(s.dir.read("old.der").len(), s.dir.read("new.der").len());
+    // The exported public key is tpm2_createek's.
+    server.ok(
+        "tpm2_createek",
+        [
+            "-G",
+            "rsa",
+            "-u",
+            &s.p("createek.pem"),
+            "-f",
+            "pem",
+            "-c",
+            &s.p("ek.ctx"),
+        ],
+    );
+    assert_eq!(s.dir.read("createek.pem"), s.dir.read("ek.pem"));
+    // The index keeps the EK profile's attributes.
+    let nvpub = server.ok("tpm2_nvreadpublic", ["0x1c00002"]);
+    assert!(nvpub.contains("platformcreate"), "{nvpub}");
+    assert!(nvpub.contains("ppwrite"), "{nvpub}");
+    assert!(nvpub.contains("ownerread"), "{nvpub}");
+}

@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod ca;
+pub mod certreplace;
 pub mod clone;
 pub mod create;
 pub mod ek;
@@ -153,6 +154,27 @@ pub enum CertCommand {
     /// file or standard output. The state is read from a private copy and
     /// never changed.
     Export(CertExportArgs),
+
+    /// Store an EK certificate issued by another CA (PEM or DER) in the
+    /// EK certificate NV index. Refused unless its public key is the EK's
+    /// (recomputed with CreatePrimary). All TPM commands run on a private
+    /// copy of the state, renamed over it only when all succeeded, while
+    /// the state's lock is held (it fails if a server uses the state).
+    Replace(CertReplaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertReplaceArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// Which EK's certificate.
+    #[arg(long, value_enum)]
+    pub ek: ek::EkKind,
+
+    /// The certificate, PEM or DER.
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -179,6 +201,11 @@ pub struct CertExportArgs {
     /// Write to this new file (mode 0644) instead of standard output.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+
+    /// Export the EK's public key (PEM SubjectPublicKeyInfo, recomputed
+    /// with CreatePrimary) instead of its certificate, for an external CA.
+    #[arg(long, conflicts_with = "format")]
+    pub pubkey: bool,
 }
 
 /// `vtpm clone`.
@@ -350,6 +377,25 @@ pub fn cert(args: &CertArgs) -> Result<()> {
     use der::EncodePem;
     use std::io::Write;
     match &args.command {
+        CertCommand::Replace(a) => {
+            let key = a.state.key()?;
+            println!(
+                "{}",
+                certreplace::replace(&a.state.state, key, a.ek, &a.cert)?
+            );
+            Ok(())
+        }
+        CertCommand::Export(a) if a.pubkey => {
+            let key = a.state.key()?;
+            let bytes = certreplace::export_pubkey(&a.state.state, key, a.ek)?;
+            match &a.out {
+                Some(p) => ca::write_new(p, &bytes, 0o644)?,
+                None => std::io::stdout()
+                    .write_all(&bytes)
+                    .context("writing to standard output")?,
+            }
+            Ok(())
+        }
         CertCommand::Export(a) => {
             let key = a.state.key()?;
             let mut c = inspect::open_copy(&a.state.state, key)?;
