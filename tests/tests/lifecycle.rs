@@ -1313,3 +1313,83 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
     assert!(nvpub.contains("ppwrite"), "{nvpub}");
     assert!(nvpub.contains("ownerread"), "{nvpub}");
 }
+
+#[test]
+fn ca_key_encrypted_under_a_key_file() {
+    require_tpm2_tools();
+    let s = Setup::new("life-cakey");
+    let ca = s.ca().display().to_string();
+    let cakey = s.dir.write("ca.key", &[0x17u8; 32]);
+    std::fs::set_permissions(&cakey, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cakey_s = cakey.display().to_string();
+    vtpm_ok(["ca", "init", "--dir", &ca, "--ca-key-file", &cakey_s]);
+    // No plaintext key on disk: ca-key.sealed names the key's id (Python's
+    // HKDF) in the state-file header and holds no PEM.
+    assert_eq!(
+        listing(&s.ca()),
+        vec!["ca-key.sealed".to_string(), "ca.pem".to_string()]
+    );
+    let sealed = std::fs::read(s.ca().join("ca-key.sealed")).unwrap();
+    assert_eq!(&sealed[..8], b"VTPMSTAT");
+    let id: String = sealed[16..32].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, key_id_python(&cakey));
+    assert!(!sealed.windows(11).any(|w| w == b"PRIVATE KEY"));
+    assert_eq!(
+        std::fs::metadata(s.ca().join("ca-key.sealed"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    // Without the key, or with another one: one error line, no state.
+    let r = vtpm([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+    ]);
+    assert_one_line_error(&r, "--ca-key-file");
+    assert!(!s.state().exists());
+    let r = vtpm([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+        "--ca-key-file",
+        &key_s,
+    ]);
+    assert_one_line_error(&r, "cannot be opened");
+    assert!(!s.state().exists());
+    // With it: the EK certificate verifies with the CA, per OpenSSL.
+    vtpm_ok([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+        "--ca-key-file",
+        &cakey_s,
+    ]);
+    let server = s.serve();
+    read_cert(&server, "0x1c00002", "o", &s.p("c.der"), &s.p("c.pem"));
+    tool_ok(
+        "openssl",
+        [
+            "verify",
+            "-CAfile",
+            &s.ca().join("ca.pem").display().to_string(),
+            &s.p("c.pem"),
+        ],
+    );
+}

@@ -32,7 +32,9 @@ pub enum CaCommand {
     /// certificates with.
     ///
     /// Writes DIR/ca-key.pem, the CA's private key (PKCS#8 PEM, mode
-    /// 0600, not encrypted: protect DIR), and DIR/ca.pem, its self-signed
+    /// 0600, not encrypted: protect DIR) — or, with --ca-key-file /
+    /// --ca-key-fd, DIR/ca-key.sealed, the same PEM encrypted under that
+    /// key (the state-file format) — and DIR/ca.pem, its self-signed
     /// root certificate (X.509 v3: basicConstraints CA:TRUE critical,
     /// keyUsage keyCertSign and cRLSign critical, subjectKeyIdentifier).
     /// DIR is created if missing; an existing CA in it is never replaced.
@@ -57,6 +59,43 @@ pub struct CaInitArgs {
     /// Days the root certificate is valid.
     #[arg(long, value_name = "N", default_value_t = 7300)]
     pub days: u32,
+
+    /// Encrypt the CA key under the 32-byte key in this file (raw or 64
+    /// hex digits, mode 0600): DIR/ca-key.sealed instead of ca-key.pem.
+    #[command(flatten)]
+    pub key: CaKeyArgs,
+}
+
+/// The key that opens an encrypted CA key.
+#[derive(Debug, Args)]
+pub struct CaKeyArgs {
+    /// The CA key's encryption key from this file (raw or 64 hex digits;
+    /// mode 0600 or stricter).
+    #[arg(
+        long = "ca-key-file",
+        value_name = "PATH",
+        conflicts_with = "ca_key_fd"
+    )]
+    pub ca_key_file: Option<PathBuf>,
+
+    /// The CA key's encryption key from this inherited file descriptor.
+    #[arg(long = "ca-key-fd", value_name = "N")]
+    pub ca_key_fd: Option<i32>,
+}
+
+impl CaKeyArgs {
+    fn key(&self) -> Result<Option<MasterKey>> {
+        let provider: Box<dyn KeyProvider> = match (&self.ca_key_file, self.ca_key_fd) {
+            (Some(f), None) => Box::new(vtpm_store::KeyFile::new(f.clone())),
+            (None, Some(fd)) => Box::new(vtpm_store::KeyFd::new(fd)),
+            (None, None) => return Ok(None),
+            _ => bail!("give one of --ca-key-file and --ca-key-fd"),
+        };
+        provider
+            .master_key()
+            .map(Some)
+            .with_context(|| format!("reading the CA key's key from {}", provider.describe()))
+    }
 }
 
 /// The state file and its key, both required.
@@ -121,6 +160,9 @@ pub struct CreateArgs {
     /// authorization or the index's empty auth.
     #[arg(long, value_name = "DIR")]
     pub ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ca_key: CaKeyArgs,
 
     /// Days the EK certificates are valid.
     #[arg(long, value_name = "N", default_value_t = 7300)]
@@ -251,6 +293,9 @@ pub struct CloneArgs {
     /// With --replace: the CA that issues the new EK certificates.
     #[arg(long, value_name = "DIR", requires = "replace")]
     pub ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ca_key: CaKeyArgs,
 }
 
 /// `vtpm rekey`.
@@ -312,7 +357,10 @@ pub struct InspectArgs {
 pub fn ca(args: &CaArgs) -> Result<()> {
     match &args.command {
         CaCommand::Init(a) => {
-            println!("{}", ca::init(&a.dir, a.alg, &a.subject, a.days)?);
+            println!(
+                "{}",
+                ca::init(&a.dir, a.alg, &a.subject, a.days, a.key.key()?)?
+            );
             Ok(())
         }
     }
@@ -346,6 +394,7 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         eks,
         pcr_banks,
         ca_dir: args.ca.clone(),
+        ca_key: args.ca_key.key()?,
         vm_id: args.vm_id.clone(),
         persist_ek: args.persist_ek,
         persist_srk: args.persist_srk,
@@ -462,7 +511,14 @@ pub fn clone(args: &CloneArgs) -> Result<()> {
                 args.to.display()
             );
         }
-        clone::replace(&args.from, key, &args.to, to_key, args.ca.as_deref())?
+        clone::replace(
+            &args.from,
+            key,
+            &args.to,
+            to_key,
+            args.ca.as_deref(),
+            args.ca_key.key()?,
+        )?
     };
     println!("{msg}");
     Ok(())
