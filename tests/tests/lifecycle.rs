@@ -943,3 +943,453 @@ fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
     assert_one_line_error(&r, "needs --ca");
     assert!(!s.dir.join("x/vtpm.state").exists());
 }
+
+#[test]
+fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
+    require_tpm2_tools();
+    let s = Setup::new("life-backup");
+    s.ca_init();
+    let ca = s.ca().display().to_string();
+    s.create(&["--ca", &ca, "--persist-srk"]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    let secret = s.dir.write("secret.dat", b"backup secret 0123456789");
+    // Before: the EK (tpm2_createek), its certificate, and a sealed
+    // object under the persistent SRK whose blobs stay on the host.
+    {
+        let server = s.serve();
+        server.ok(
+            "tpm2_createek",
+            [
+                "-G",
+                "rsa",
+                "-u",
+                &s.p("ek1.pem"),
+                "-f",
+                "pem",
+                "-c",
+                &s.p("ek1.ctx"),
+            ],
+        );
+        server.ok("tpm2_flushcontext", ["-t"]);
+        read_cert(&server, "0x1c00002", "o", &s.p("c1.der"), &s.p("c1.pem"));
+        server.ok(
+            "tpm2_create",
+            [
+                "-C",
+                "0x81000001",
+                "-i",
+                &secret.display().to_string(),
+                "-u",
+                &s.p("seal.pub"),
+                "-r",
+                &s.p("seal.priv"),
+            ],
+        );
+    }
+    let on_disk = std::fs::read(s.state()).unwrap();
+    let archive = s.p("vm.bak");
+    vtpm_ok([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &archive,
+    ]);
+    // The archive holds the state file's bytes as on disk (still
+    // encrypted), and names the key id (Python's HKDF of the key).
+    let arch = std::fs::read(&archive).unwrap();
+    assert_eq!(&arch[..8], b"VTPMBKUP");
+    assert!(
+        arch.windows(on_disk.len()).any(|w| w == on_disk.as_slice()),
+        "the archive does not hold the state bytes unchanged"
+    );
+    let id: String = arch[20..36].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, key_id_python(&s.key()));
+    // An existing archive is never replaced.
+    let r = vtpm([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &archive,
+    ]);
+    assert_one_line_error(&r, "already exists");
+
+    // Wrong key: one line naming the key id needed, nothing written.
+    let other = s.dir.write("other.key", &[0x42u8; 32]);
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let target = s.dir.join("r1/vtpm.state");
+    let r = vtpm([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &target.display().to_string(),
+        "--key-file",
+        &other.display().to_string(),
+    ]);
+    assert_one_line_error(&r, &key_id_python(&s.key()));
+    assert!(!target.exists());
+    // A corrupt archive (one byte of the encrypted state flipped, and a
+    // truncated one): refused, nothing written.
+    let mut bad = arch.clone();
+    let mid = arch.len() / 2;
+    bad[mid] ^= 0x80;
+    let bad_p = s.dir.write("bad.bak", &bad);
+    let short_p = s.dir.write("short.bak", &arch[..arch.len() - 10]);
+    for p in [&bad_p, &short_p] {
+        let r = vtpm([
+            "restore",
+            "--archive",
+            &p.display().to_string(),
+            "--state",
+            &target.display().to_string(),
+            "--key-file",
+            &key_s,
+        ]);
+        assert!(!r.success(), "{r}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r}");
+        assert!(!target.exists());
+    }
+    // An existing target is refused.
+    let r = vtpm([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+    ]);
+    assert_one_line_error(&r, "already exists");
+
+    // Delete the state, restore it, and serve the restored state.
+    std::fs::remove_file(s.state()).unwrap();
+    vtpm_ok([
+        "restore",
+        "--archive",
+        &archive,
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+    ]);
+    assert_eq!(on_disk, std::fs::read(s.state()).unwrap());
+    let server = s.serve();
+    server.ok(
+        "tpm2_createek",
+        [
+            "-G",
+            "rsa",
+            "-u",
+            &s.p("ek2.pem"),
+            "-f",
+            "pem",
+            "-c",
+            &s.p("ek2.ctx"),
+        ],
+    );
+    server.ok("tpm2_flushcontext", ["-t"]);
+    assert_eq!(s.dir.read("ek1.pem"), s.dir.read("ek2.pem"));
+    read_cert(&server, "0x1c00002", "o", &s.p("c2.der"), &s.p("c2.pem"));
+    assert_eq!(s.dir.read("c1.pem"), s.dir.read("c2.pem"));
+    assert_eq!(
+        cert_pubkey(&s.p("c2.pem")).into_bytes(),
+        s.dir.read("ek2.pem")
+    );
+    server.ok(
+        "tpm2_load",
+        [
+            "-C",
+            "0x81000001",
+            "-u",
+            &s.p("seal.pub"),
+            "-r",
+            &s.p("seal.priv"),
+            "-c",
+            &s.p("seal.ctx"),
+        ],
+    );
+    server.ok(
+        "tpm2_unseal",
+        ["-c", &s.p("seal.ctx"), "-o", &s.p("unsealed.dat")],
+    );
+    assert_eq!(
+        std::fs::read(s.p("unsealed.dat")).unwrap(),
+        b"backup secret 0123456789"
+    );
+    // While the server holds the state, backup is refused.
+    let r = vtpm([
+        "backup",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--out",
+        &s.p("busy.bak"),
+    ]);
+    assert!(!r.success(), "{r}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+    assert!(!s.dir.join("busy.bak").exists());
+}
+
+#[test]
+fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
+    require_tpm2_tools();
+    let s = Setup::new("life-certreplace");
+    s.ca_init();
+    let ca = s.ca().display().to_string();
+    s.create(&["--ca", &ca]);
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    // The EK public key for the operator's CA.
+    vtpm_ok([
+        "cert",
+        "export",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--pubkey",
+        "--out",
+        &s.p("ek.pem"),
+    ]);
+    // The operator's CA and a throwaway key for the CSR, made by OpenSSL.
+    tool_ok(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s.p("op.key"),
+            "-out",
+            &s.p("op.pem"),
+            "-subj",
+            "/CN=operator EK CA",
+            "-days",
+            "30",
+        ],
+    );
+    tool_ok(
+        "openssl",
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &s.p("dummy.key"),
+            "-out",
+            &s.p("ek.csr"),
+            "-subj",
+            "/CN=ek",
+        ],
+    );
+    let issue = |out: &str, force: Option<&str>| {
+        let mut args = vec![
+            "x509".to_string(),
+            "-req".into(),
+            "-in".into(),
+            s.p("ek.csr"),
+            "-CA".into(),
+            s.p("op.pem"),
+            "-CAkey".into(),
+            s.p("op.key"),
+            "-set_serial".into(),
+            "4660".into(),
+            "-days".into(),
+            "30".into(),
+            "-out".into(),
+            s.p(out),
+        ];
+        if let Some(f) = force {
+            args.extend(["-force_pubkey".to_string(), s.p(f)]);
+        }
+        tool_ok("openssl", args);
+    };
+    issue("good.pem", Some("ek.pem"));
+    issue("other.pem", None);
+    // A certificate for another key: refused, the state unchanged.
+    let before = std::fs::read(s.state()).unwrap();
+    let r = vtpm([
+        "cert",
+        "replace",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--cert",
+        &s.p("other.pem"),
+    ]);
+    assert_one_line_error(&r, "not the rsa2048 EK");
+    assert_eq!(before, std::fs::read(s.state()).unwrap());
+    {
+        let server = s.serve();
+        read_cert(&server, "0x1c00002", "o", &s.p("old.der"), &s.p("old.pem"));
+        tool_ok(
+            "openssl",
+            [
+                "verify",
+                "-CAfile",
+                &s.ca().join("ca.pem").display().to_string(),
+                &s.p("old.pem"),
+            ],
+        );
+    }
+    // The right certificate is stored (its size differs from the old one).
+    vtpm_ok([
+        "cert",
+        "replace",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ek",
+        "rsa2048",
+        "--cert",
+        &s.p("good.pem"),
+    ]);
+    assert_eq!(
+        listing(&s.dir.join("tpm")),
+        vec!["vtpm.state".to_string(), "vtpm.state.lock".to_string()]
+    );
+    let server = s.serve();
+    read_cert(&server, "0x1c00002", "o", &s.p("new.der"), &s.p("new.pem"));
+    tool_ok(
+        "openssl",
+        ["verify", "-CAfile", &s.p("op.pem"), &s.p("new.pem")],
+    );
+    let good_der = tool_ok(
+        "openssl",
+        [
+            "x509",
+            "-in",
+            &s.p("good.pem"),
+            "-outform",
+            "der",
+            "-out",
+            &s.p("good.der"),
+        ],
+    );
+    drop(good_der);
+    assert_eq!(s.dir.read("good.der"), s.dir.read("new.der"));
+    // The size changed, so the index was undefined and defined again.
+    assert_ne!(s.dir.read("old.der").len(), s.dir.read("new.der").len());
+    // The exported public key is tpm2_createek's.
+    server.ok(
+        "tpm2_createek",
+        [
+            "-G",
+            "rsa",
+            "-u",
+            &s.p("createek.pem"),
+            "-f",
+            "pem",
+            "-c",
+            &s.p("ek.ctx"),
+        ],
+    );
+    assert_eq!(s.dir.read("createek.pem"), s.dir.read("ek.pem"));
+    // The index keeps the EK profile's attributes.
+    let nvpub = server.ok("tpm2_nvreadpublic", ["0x1c00002"]);
+    assert!(nvpub.contains("platformcreate"), "{nvpub}");
+    assert!(nvpub.contains("ppwrite"), "{nvpub}");
+    assert!(nvpub.contains("ownerread"), "{nvpub}");
+}
+
+#[test]
+fn ca_key_encrypted_under_a_key_file() {
+    require_tpm2_tools();
+    let s = Setup::new("life-cakey");
+    let ca = s.ca().display().to_string();
+    let cakey = s.dir.write("ca.key", &[0x17u8; 32]);
+    std::fs::set_permissions(&cakey, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cakey_s = cakey.display().to_string();
+    vtpm_ok(["ca", "init", "--dir", &ca, "--ca-key-file", &cakey_s]);
+    // No plaintext key on disk: ca-key.sealed names the key's id (Python's
+    // HKDF) in the state-file header and holds no PEM.
+    assert_eq!(
+        listing(&s.ca()),
+        vec!["ca-key.sealed".to_string(), "ca.pem".to_string()]
+    );
+    let sealed = std::fs::read(s.ca().join("ca-key.sealed")).unwrap();
+    assert_eq!(&sealed[..8], b"VTPMSTAT");
+    let id: String = sealed[16..32].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, key_id_python(&cakey));
+    assert!(!sealed.windows(11).any(|w| w == b"PRIVATE KEY"));
+    assert_eq!(
+        std::fs::metadata(s.ca().join("ca-key.sealed"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let state_s = s.state().display().to_string();
+    let key_s = s.key().display().to_string();
+    // Without the key, or with another one: one error line, no state.
+    let r = vtpm([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+    ]);
+    assert_one_line_error(&r, "--ca-key-file");
+    assert!(!s.state().exists());
+    let r = vtpm([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+        "--ca-key-file",
+        &key_s,
+    ]);
+    assert_one_line_error(&r, "cannot be opened");
+    assert!(!s.state().exists());
+    // With it: the EK certificate verifies with the CA, per OpenSSL.
+    vtpm_ok([
+        "create",
+        "--state",
+        &state_s,
+        "--key-file",
+        &key_s,
+        "--ca",
+        &ca,
+        "--ca-key-file",
+        &cakey_s,
+    ]);
+    let server = s.serve();
+    read_cert(&server, "0x1c00002", "o", &s.p("c.der"), &s.p("c.pem"));
+    tool_ok(
+        "openssl",
+        [
+            "verify",
+            "-CAfile",
+            &s.ca().join("ca.pem").display().to_string(),
+            &s.p("c.pem"),
+        ],
+    );
+}

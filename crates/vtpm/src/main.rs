@@ -135,6 +135,18 @@ enum Command {
     /// Make a second TPM state from an existing one: the same TPM
     /// (--copy) or a new TPM configured like it (--replace).
     Clone(lifecycle::CloneArgs),
+
+    /// Write a TPM state into a new, self-describing backup archive: the
+    /// state file's bytes exactly as on disk (still encrypted), its key
+    /// id, the vtpm version, the time, and a SHA-256 checksum. The state's
+    /// lock is held while it is read (it fails if a server is using it).
+    Backup(lifecycle::BackupArgs),
+
+    /// Restore a TPM state from a `vtpm backup` archive into a new state
+    /// file. Refuses an existing target, a corrupt archive, and a key that
+    /// is not the one the archived state was encrypted with (naming the
+    /// key id it needs); on any error nothing is written.
+    Restore(lifecycle::RestoreArgs),
 }
 
 /// The arguments of `vtpm socket` / `vtpm setup`, parsed by them.
@@ -418,6 +430,8 @@ fn main() -> std::process::ExitCode {
         Command::Cert(a) => lifecycle::cert(&a),
         Command::Rekey(a) => lifecycle::rekey(&a),
         Command::Clone(a) => lifecycle::clone(&a),
+        Command::Backup(a) => lifecycle::backup(&a),
+        Command::Restore(a) => lifecycle::restore(&a),
         Command::Serve(args) => args
             .state
             .tpm()

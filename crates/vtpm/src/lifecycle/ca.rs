@@ -23,6 +23,11 @@ use x509_cert::{Certificate, spki::SubjectPublicKeyInfoRef};
 
 /// The CA key's file in the CA directory.
 pub const KEY_FILE: &str = "ca-key.pem";
+/// The CA key's file when it is encrypted under a state key (`ca init
+/// --key-file`): the PKCS#8 PEM sealed in the state-file format
+/// (docs/state-file.md: AES-256-XTS + HMAC-SHA-256, keys by HKDF-SHA-256
+/// of the master key and a random salt).
+pub const SEALED_KEY_FILE: &str = "ca-key.sealed";
 /// The CA certificate's file in the CA directory.
 pub const CERT_FILE: &str = "ca.pem";
 
@@ -175,12 +180,22 @@ pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 /// `vtpm ca init`.
-pub fn init(dir: &Path, alg: CaAlg, subject: &str, days: u32) -> Result<String> {
+pub fn init(
+    dir: &Path,
+    alg: CaAlg,
+    subject: &str,
+    days: u32,
+    seal_key: Option<vtpm_store::MasterKey>,
+) -> Result<String> {
     let subject_name =
         Name::from_str(subject).with_context(|| format!("--subject {subject}: not a DN"))?;
-    let key_path = dir.join(KEY_FILE);
+    let key_path = dir.join(if seal_key.is_some() {
+        SEALED_KEY_FILE
+    } else {
+        KEY_FILE
+    });
     let cert_path = dir.join(CERT_FILE);
-    for p in [&key_path, &cert_path] {
+    for p in [&dir.join(KEY_FILE), &dir.join(SEALED_KEY_FILE), &cert_path] {
         if std::fs::symlink_metadata(p).is_ok() {
             bail!("{} already exists: not replacing a CA", p.display());
         }
@@ -217,23 +232,37 @@ pub fn init(dir: &Path, alg: CaAlg, subject: &str, days: u32) -> Result<String> 
     let builder = CertificateBuilder::new(profile, random_serial()?, validity, spki)?;
     let cert = key.sign(builder)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let key_pem = key.to_pem()?;
-    write_new(&key_path, key_pem.as_bytes(), 0o600)?;
+    let key_pem = zeroize::Zeroizing::new(key.to_pem()?);
+    let how = match &seal_key {
+        None => {
+            write_new(&key_path, key_pem.as_bytes(), 0o600)?;
+            "not encrypted".to_string()
+        }
+        Some(k) => {
+            let mut salt = [0u8; vtpm_store::format::SALT_LEN];
+            getrandom::fill(&mut salt)
+                .map_err(|e| anyhow::anyhow!("the OS refused entropy: {e}"))?;
+            let sealed = vtpm_store::seal(key_pem.as_bytes(), k, &salt)?;
+            write_new(&key_path, &sealed, 0o600)?;
+            format!("encrypted with key id {}", k.key_id())
+        }
+    };
     let cert_pem = cert.to_pem(LineEnding::LF)?;
     if let Err(e) = write_new(&cert_path, cert_pem.as_bytes(), 0o644) {
         let _ = std::fs::remove_file(&key_path);
         return Err(e);
     }
     Ok(format!(
-        "created a CA in {}: {} (key, mode 0600, not encrypted) and {} ({subject})",
+        "created a CA in {}: {} (key, mode 0600, {how}) and {} ({subject})",
         dir.display(),
         key_path.display(),
         cert_path.display()
     ))
 }
 
-/// Loads the CA of `dir`.
-pub fn load(dir: &Path) -> Result<Ca> {
+/// Loads the CA of `dir`; `seal_key` opens an encrypted CA key
+/// (ca-key.sealed). An unencrypted ca-key.pem needs no key.
+pub fn load(dir: &Path, seal_key: Option<&vtpm_store::MasterKey>) -> Result<Ca> {
     if !dir.is_dir() {
         bail!(
             "CA directory {} does not exist (create it with `vtpm ca init --dir {}`)",
@@ -241,12 +270,32 @@ pub fn load(dir: &Path) -> Result<Ca> {
             dir.display()
         );
     }
-    let key_path: PathBuf = dir.join(KEY_FILE);
+    let sealed_path: PathBuf = dir.join(SEALED_KEY_FILE);
+    let (key_path, pem) = if sealed_path.exists() {
+        let Some(k) = seal_key else {
+            bail!(
+                "the CA key {} is encrypted: give its key with --ca-key-file or --ca-key-fd",
+                sealed_path.display()
+            );
+        };
+        let bytes = std::fs::read(&sealed_path)
+            .with_context(|| format!("reading the CA key {}", sealed_path.display()))?;
+        let image = vtpm_store::unseal(&bytes, k).map_err(|e| {
+            anyhow::anyhow!("the CA key {} cannot be opened: {e}", sealed_path.display())
+        })?;
+        let pem = String::from_utf8(image.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| anyhow::anyhow!("{}: not a PEM key", sealed_path.display()))?;
+        (sealed_path, pem)
+    } else {
+        let key_path = dir.join(KEY_FILE);
+        let pem = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&key_path)
+                .with_context(|| format!("reading the CA key {}", key_path.display()))?,
+        );
+        (key_path, pem)
+    };
     let cert_path: PathBuf = dir.join(CERT_FILE);
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading the CA key {}", key_path.display()))?,
-    );
     let key = CaKey::from_pem(&pem).with_context(|| format!("{}", key_path.display()))?;
     let cert_pem = std::fs::read(&cert_path)
         .with_context(|| format!("reading the CA certificate {}", cert_path.display()))?;

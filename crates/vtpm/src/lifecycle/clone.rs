@@ -59,6 +59,7 @@ pub fn replace(
     to: &Path,
     to_key: MasterKey,
     ca: Option<&Path>,
+    ca_key: Option<MasterKey>,
 ) -> Result<String> {
     let report = inspect::inspect(from, key)?;
     let has_certs = report.eks.iter().any(|e| e.cert.is_some());
@@ -94,6 +95,7 @@ pub fn replace(
         } else {
             None
         },
+        ca_key,
         vm_id: None,
         persist_ek: report.persistent.contains(&create::EK_HANDLE),
         persist_srk: report.persistent.contains(&create::SRK_HANDLE),

@@ -45,6 +45,8 @@ pub struct CreateConfig {
     pub eks: Vec<EkKind>,
     pub pcr_banks: Option<Vec<u16>>,
     pub ca_dir: Option<PathBuf>,
+    /// The key of an encrypted CA key (ca-key.sealed).
+    pub ca_key: Option<vtpm_store::MasterKey>,
     pub vm_id: Option<String>,
     pub persist_ek: bool,
     pub persist_srk: bool,
@@ -105,7 +107,7 @@ pub fn run(config: &CreateConfig, key: MasterKey) -> Result<String> {
         );
     }
     let ca = match &config.ca_dir {
-        Some(dir) => Some(ca::load(dir)?),
+        Some(dir) => Some(ca::load(dir, config.ca_key.as_ref())?),
         None => None,
     };
     let tmp = temp_path(state)?;

@@ -4,7 +4,9 @@
 //! (`vtpm inspect`). Every TPM operation runs in-process through
 //! `Tpm::execute`, as the platform (empty platform authorization) would.
 
+pub mod backup;
 pub mod ca;
+pub mod certreplace;
 pub mod clone;
 pub mod create;
 pub mod ek;
@@ -30,7 +32,9 @@ pub enum CaCommand {
     /// certificates with.
     ///
     /// Writes DIR/ca-key.pem, the CA's private key (PKCS#8 PEM, mode
-    /// 0600, not encrypted: protect DIR), and DIR/ca.pem, its self-signed
+    /// 0600, not encrypted: protect DIR) — or, with --ca-key-file /
+    /// --ca-key-fd, DIR/ca-key.sealed, the same PEM encrypted under that
+    /// key (the state-file format) — and DIR/ca.pem, its self-signed
     /// root certificate (X.509 v3: basicConstraints CA:TRUE critical,
     /// keyUsage keyCertSign and cRLSign critical, subjectKeyIdentifier).
     /// DIR is created if missing; an existing CA in it is never replaced.
@@ -55,6 +59,43 @@ pub struct CaInitArgs {
     /// Days the root certificate is valid.
     #[arg(long, value_name = "N", default_value_t = 7300)]
     pub days: u32,
+
+    /// Encrypt the CA key under the 32-byte key in this file (raw or 64
+    /// hex digits, mode 0600): DIR/ca-key.sealed instead of ca-key.pem.
+    #[command(flatten)]
+    pub key: CaKeyArgs,
+}
+
+/// The key that opens an encrypted CA key.
+#[derive(Debug, Args)]
+pub struct CaKeyArgs {
+    /// The CA key's encryption key from this file (raw or 64 hex digits;
+    /// mode 0600 or stricter).
+    #[arg(
+        long = "ca-key-file",
+        value_name = "PATH",
+        conflicts_with = "ca_key_fd"
+    )]
+    pub ca_key_file: Option<PathBuf>,
+
+    /// The CA key's encryption key from this inherited file descriptor.
+    #[arg(long = "ca-key-fd", value_name = "N")]
+    pub ca_key_fd: Option<i32>,
+}
+
+impl CaKeyArgs {
+    fn key(&self) -> Result<Option<MasterKey>> {
+        let provider: Box<dyn KeyProvider> = match (&self.ca_key_file, self.ca_key_fd) {
+            (Some(f), None) => Box::new(vtpm_store::KeyFile::new(f.clone())),
+            (None, Some(fd)) => Box::new(vtpm_store::KeyFd::new(fd)),
+            (None, None) => return Ok(None),
+            _ => bail!("give one of --ca-key-file and --ca-key-fd"),
+        };
+        provider
+            .master_key()
+            .map(Some)
+            .with_context(|| format!("reading the CA key's key from {}", provider.describe()))
+    }
 }
 
 /// The state file and its key, both required.
@@ -120,6 +161,9 @@ pub struct CreateArgs {
     #[arg(long, value_name = "DIR")]
     pub ca: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub ca_key: CaKeyArgs,
+
     /// Days the EK certificates are valid.
     #[arg(long, value_name = "N", default_value_t = 7300)]
     pub cert_days: u32,
@@ -152,6 +196,27 @@ pub enum CertCommand {
     /// file or standard output. The state is read from a private copy and
     /// never changed.
     Export(CertExportArgs),
+
+    /// Store an EK certificate issued by another CA (PEM or DER) in the
+    /// EK certificate NV index. Refused unless its public key is the EK's
+    /// (recomputed with CreatePrimary). All TPM commands run on a private
+    /// copy of the state, renamed over it only when all succeeded, while
+    /// the state's lock is held (it fails if a server uses the state).
+    Replace(CertReplaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertReplaceArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// Which EK's certificate.
+    #[arg(long, value_enum)]
+    pub ek: ek::EkKind,
+
+    /// The certificate, PEM or DER.
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -178,6 +243,11 @@ pub struct CertExportArgs {
     /// Write to this new file (mode 0644) instead of standard output.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+
+    /// Export the EK's public key (PEM SubjectPublicKeyInfo, recomputed
+    /// with CreatePrimary) instead of its certificate, for an external CA.
+    #[arg(long, conflicts_with = "format")]
+    pub pubkey: bool,
 }
 
 /// `vtpm clone`.
@@ -223,6 +293,9 @@ pub struct CloneArgs {
     /// With --replace: the CA that issues the new EK certificates.
     #[arg(long, value_name = "DIR", requires = "replace")]
     pub ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ca_key: CaKeyArgs,
 }
 
 /// `vtpm rekey`.
@@ -246,6 +319,30 @@ pub struct RekeyArgs {
     pub new_key_fd: Option<i32>,
 }
 
+/// `vtpm backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub state: KeyedState,
+
+    /// The new archive file (never replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `vtpm restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive written by `vtpm backup`.
+    #[arg(long, value_name = "FILE")]
+    pub archive: PathBuf,
+
+    /// The new state file (never replaced if it exists) and the key the
+    /// archived state was encrypted with.
+    #[command(flatten)]
+    pub state: KeyedState,
+}
+
 /// `vtpm inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -260,7 +357,10 @@ pub struct InspectArgs {
 pub fn ca(args: &CaArgs) -> Result<()> {
     match &args.command {
         CaCommand::Init(a) => {
-            println!("{}", ca::init(&a.dir, a.alg, &a.subject, a.days)?);
+            println!(
+                "{}",
+                ca::init(&a.dir, a.alg, &a.subject, a.days, a.key.key()?)?
+            );
             Ok(())
         }
     }
@@ -294,6 +394,7 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         eks,
         pcr_banks,
         ca_dir: args.ca.clone(),
+        ca_key: args.ca_key.key()?,
         vm_id: args.vm_id.clone(),
         persist_ek: args.persist_ek,
         persist_srk: args.persist_srk,
@@ -325,6 +426,25 @@ pub fn cert(args: &CertArgs) -> Result<()> {
     use der::EncodePem;
     use std::io::Write;
     match &args.command {
+        CertCommand::Replace(a) => {
+            let key = a.state.key()?;
+            println!(
+                "{}",
+                certreplace::replace(&a.state.state, key, a.ek, &a.cert)?
+            );
+            Ok(())
+        }
+        CertCommand::Export(a) if a.pubkey => {
+            let key = a.state.key()?;
+            let bytes = certreplace::export_pubkey(&a.state.state, key, a.ek)?;
+            match &a.out {
+                Some(p) => ca::write_new(p, &bytes, 0o644)?,
+                None => std::io::stdout()
+                    .write_all(&bytes)
+                    .context("writing to standard output")?,
+            }
+            Ok(())
+        }
         CertCommand::Export(a) => {
             let key = a.state.key()?;
             let mut c = inspect::open_copy(&a.state.state, key)?;
@@ -391,8 +511,30 @@ pub fn clone(args: &CloneArgs) -> Result<()> {
                 args.to.display()
             );
         }
-        clone::replace(&args.from, key, &args.to, to_key, args.ca.as_deref())?
+        clone::replace(
+            &args.from,
+            key,
+            &args.to,
+            to_key,
+            args.ca.as_deref(),
+            args.ca_key.key()?,
+        )?
     };
     println!("{msg}");
+    Ok(())
+}
+
+pub fn backup(args: &BackupArgs) -> Result<()> {
+    let key = args.state.key()?;
+    println!("{}", backup::backup(&args.state.state, key, &args.out)?);
+    Ok(())
+}
+
+pub fn restore(args: &RestoreArgs) -> Result<()> {
+    let key = args.state.key()?;
+    println!(
+        "{}",
+        backup::restore(&args.archive, &args.state.state, key)?
+    );
     Ok(())
 }
