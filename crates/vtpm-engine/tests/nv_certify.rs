@@ -188,3 +188,30 @@ fn nv_certify_contents_digest_and_checks() {
         NV_AUTHORIZATION
     );
 }
+
+/// An NV index authorizes access to itself only: NV_Write and NV_Read
+/// naming one index as authHandle and another as nvIndex answer
+/// TPM_RC_NV_AUTHORIZATION (the reference implementation's
+/// NvWriteAccessChecks / NvReadAccessChecks).
+#[test]
+fn another_index_authorizes_nothing() {
+    let mut t = started();
+    let (a, b) = (0x0150_0020, 0x0150_0021);
+    define(&mut t, a, 8);
+    define(&mut t, b, 8);
+    let mut w = tpm2b(&[7; 8]);
+    w.extend(0u16.to_be_bytes());
+    assert_eq!(rc_of(&t.execute(0, &command(NV_WRITE, &[b, b], 1, &w))), 0);
+    assert_eq!(
+        rc_of(&t.execute(0, &command(NV_WRITE, &[a, b], 1, &w))),
+        NV_AUTHORIZATION
+    );
+    let mut r = 8u16.to_be_bytes().to_vec();
+    r.extend(0u16.to_be_bytes());
+    const NV_READ: u32 = 0x14E;
+    assert_eq!(rc_of(&t.execute(0, &command(NV_READ, &[b, b], 1, &r))), 0);
+    assert_eq!(
+        rc_of(&t.execute(0, &command(NV_READ, &[a, b], 1, &r))),
+        NV_AUTHORIZATION
+    );
+}
