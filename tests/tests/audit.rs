@@ -16,7 +16,7 @@ use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command
 
 use vtpm_tests::both;
 
-both!(nv_certify,);
+both!(nv_certify, session_audit,);
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -245,5 +245,78 @@ fn nv_certify(protocol: Protocol) {
     assert_eq!(c.tpm2b(), Hash::Sha256.digest(&[&data]), "nvDigest");
     assert!(c.0.is_empty());
 
+    server.ok("tpm2_flushcontext", ["-t"]);
+}
+
+/// Session audit (Part 1 §19.6.11) and TPM2_GetSessionAuditDigest
+/// (Part 3 §18.5): an audit session audits two TPM2_GetRandom commands;
+/// OpenSSL verifies the signature over the TPMS_ATTEST, and the
+/// sessionDigest is recomputed here from the spec's formula,
+/// auditDigest := SHA-256(auditDigest || cpHash || rpHash) starting from
+/// an empty digest, with cpHash = SHA-256(TPM_CC_GetRandom ||
+/// bytesRequested) and rpHash = SHA-256(TPM_RC_SUCCESS || TPM_CC_GetRandom
+/// || TPM2B randomBytes), from the bytes tpm2_getrandom printed.
+fn session_audit(protocol: Protocol) {
+    let server = Server::start(protocol);
+    server.startup_clear();
+    let dir = TempDir::new("audit-session");
+    let (ak, pem) = signing_key(&server, &dir);
+    let session = dir.join("session.ctx");
+    server.ok(
+        "tpm2_startauthsession",
+        ["-S", p(&session), "--audit-session"],
+    );
+    let cc_get_random = 0x0000_017Bu32.to_be_bytes();
+    let mut expected: Vec<u8> = Vec::new();
+    for n in [8u16, 16] {
+        let out = server.ok(
+            "tpm2_getrandom",
+            [&n.to_string(), "-S", p(&session), "--hex"],
+        );
+        let bytes: Vec<u8> = (0..out.trim().len() / 2)
+            .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
+        let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
+        let rp_hash = Hash::Sha256.digest(&[
+            &0u32.to_be_bytes(),
+            &cc_get_random,
+            &n.to_be_bytes(),
+            &bytes,
+        ]);
+        expected = Hash::Sha256.digest(&[&expected, &cp_hash, &rp_hash]);
+    }
+
+    let (att, sig) = (dir.join("session.att"), dir.join("session.sig"));
+    server.ok(
+        "tpm2_getsessionauditdigest",
+        [
+            "-c",
+            p(&ak),
+            "-g",
+            "sha256",
+            "-f",
+            "plain",
+            "-q",
+            "0102",
+            "-m",
+            p(&att),
+            "-s",
+            p(&sig),
+            "-S",
+            p(&session),
+        ],
+    );
+    openssl_verify(&pem, &sig, &att);
+    let (ty, extra, body) = parse_attest(&dir.read("session.att"));
+    assert_eq!(ty, 0x8016, "TPM_ST_ATTEST_SESSION_AUDIT");
+    assert_eq!(extra, vec![1, 2]);
+    let mut c = Cursor(&body);
+    let exclusive = c.take(1)[0];
+    assert!(exclusive <= 1, "exclusiveSession is a TPMI_YES_NO");
+    assert_eq!(hex(&c.tpm2b()), hex(&expected), "sessionDigest");
+    assert!(c.0.is_empty());
+
+    server.ok("tpm2_flushcontext", [p(&session)]);
     server.ok("tpm2_flushcontext", ["-t"]);
 }

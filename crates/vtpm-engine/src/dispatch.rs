@@ -63,6 +63,8 @@ pub enum HandleKind {
     Clear,
     /// TPMI_RH_ENDORSEMENT: the endorsement hierarchy.
     Endorsement,
+    /// TPMI_SH_HMAC: a loaded HMAC session.
+    HmacSession,
 }
 
 /// One handle of a command.

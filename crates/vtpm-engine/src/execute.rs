@@ -183,6 +183,9 @@ impl Tpm {
             self.crypt_first_param(&uses, i, &mut params, true)?;
         }
 
+        // Session audit (Part 1 §19.6.11).
+        self.audit_session_update(cc, &uses, &params);
+
         // Response.
         let mut w = Writer::with_capacity(HEADER_SIZE + 8 + params.len() + sessions.len() * 80);
         w.write(&tag);
@@ -216,16 +219,28 @@ impl Tpm {
                     h
                 }
             };
+            // The audit session: auditReset is cleared, auditExclusive
+            // says whether it is the exclusive audit session.
+            let attributes = if u.attrs & session_attr::AUDIT != 0 {
+                let exclusive = if self.v.exclusive_audit_session == u.session_handle {
+                    session_attr::AUDIT_EXCLUSIVE
+                } else {
+                    0
+                };
+                (u.attrs & !(session_attr::AUDIT_RESET | session_attr::AUDIT_EXCLUSIVE)) | exclusive
+            } else {
+                u.attrs
+            };
             // A policy session proving a password answers no HMAC.
             let hmac = if u.policy_auth == Some(PolicyAuth::Password) {
                 Vec::new()
             } else {
                 let key = self.session_key_for(u);
-                s.response_hmac(&key, &rp_hash, &u.nonce_caller, u.attrs)
+                s.response_hmac(&key, &rp_hash, &u.nonce_caller, attributes)
             };
             w.write(&AuthResponse {
                 nonce: Nonce::new(&s.nonce_tpm).unwrap_or_default(),
-                attributes: u.attrs,
+                attributes,
                 hmac: Auth::new(&hmac).unwrap_or_default(),
             });
         }
@@ -416,6 +431,15 @@ impl Tpm {
                 handle::RH_ENDORSEMENT => self.check_hierarchy_handle(h),
                 _ => Err(TpmRc::VALUE),
             },
+            HandleKind::HmacSession => {
+                if handle::handle_type(h) != handle::HT_HMAC_SESSION {
+                    Err(TpmRc::VALUE)
+                } else if self.v.sessions.get(h).is_some() {
+                    Ok(())
+                } else {
+                    Err(TpmRc::REFERENCE_H0)
+                }
+            }
         }
     }
 
@@ -499,14 +523,32 @@ impl Tpm {
                     // The same session twice in one command.
                     return Err(TpmRc::HANDLE.with_session(n));
                 }
-                // Auditing needs command audit, which this TPM does not have.
-                if s.attributes
-                    & (session_attr::AUDIT
-                        | session_attr::AUDIT_EXCLUSIVE
-                        | session_attr::AUDIT_RESET)
-                    != 0
-                {
-                    return Err(TpmRc::ATTRIBUTES.with_session(n));
+                // Session audit (Part 1 §19.6.11): auditExclusive and
+                // auditReset only with audit; one audit session, an HMAC
+                // session; auditExclusive on a session already auditing
+                // (and not reset) needs it to be the exclusive one.
+                if s.attributes & session_attr::AUDIT == 0 {
+                    if s.attributes & (session_attr::AUDIT_EXCLUSIVE | session_attr::AUDIT_RESET)
+                        != 0
+                    {
+                        return Err(TpmRc::ATTRIBUTES.with_session(n));
+                    }
+                } else {
+                    if session.kind != SessionKind::Hmac
+                        || sessions
+                            .iter()
+                            .take(i)
+                            .any(|o| o.attributes & session_attr::AUDIT != 0)
+                    {
+                        return Err(TpmRc::ATTRIBUTES.with_session(n));
+                    }
+                    if s.attributes & session_attr::AUDIT_RESET == 0
+                        && session.is_audit
+                        && s.attributes & session_attr::AUDIT_EXCLUSIVE != 0
+                        && self.v.exclusive_audit_session != s.session_handle
+                    {
+                        return Err(TpmRc::EXCLUSIVE);
+                    }
                 }
                 let crypt = s.attributes & (session_attr::DECRYPT | session_attr::ENCRYPT) != 0;
                 if crypt && session.symmetric == vtpm_wire::types::SymDef::Null {
@@ -537,6 +579,7 @@ impl Tpm {
                 nonce_caller: s.nonce.as_bytes().to_vec(),
                 entity: auth_entity,
                 policy_auth: None,
+                audit_cp_hash: Vec::new(),
             });
         }
         if sessions.len() < auth_handles.len() {
@@ -589,6 +632,7 @@ impl Tpm {
                 });
             }
         }
+        let mut audit_cp_hash: Option<(usize, Vec<u8>)> = None;
         for (i, (u, s)) in uses.iter().zip(sessions).enumerate() {
             let n = i + 1;
             let is_policy = handle::handle_type(u.session_handle) == handle::HT_POLICY_SESSION;
@@ -652,6 +696,9 @@ impl Tpm {
             }
             parts.push(params);
             let cp_hash = session.auth_hash.digest(&parts);
+            if u.attrs & session_attr::AUDIT != 0 {
+                audit_cp_hash = Some((i, cp_hash.clone()));
+            }
             // The first session also covers the nonces of the decrypt and
             // encrypt sessions when those are other sessions.
             let mut extra: Vec<Vec<u8>> = Vec::new();
@@ -770,7 +817,46 @@ impl Tpm {
                 self.nv_pin_auth_result(h, true);
             }
         }
+        if let Some((i, h)) = audit_cp_hash
+            && let Some(u) = uses.get_mut(i)
+        {
+            u.audit_cp_hash = h;
+        }
         Ok(uses)
+    }
+
+    /// After a successful command: the audit session (if any) becomes the
+    /// exclusive one on its first use as an audit session or when reset,
+    /// and its digest (emptied by auditReset) is extended with cpHash and
+    /// rpHash; a command not audited by the exclusive audit session ends
+    /// its exclusivity (the reference implementation's
+    /// UpdateAuditSessionStatus and Audit).
+    fn audit_session_update(&mut self, cc: CommandCode, uses: &[SessionUse], params: &[u8]) {
+        let audit = uses
+            .iter()
+            .find(|u| u.attrs & session_attr::AUDIT != 0 && u.session_handle != handle::RS_PW);
+        let Some(u) = audit else {
+            self.v.exclusive_audit_session = handle::RH_UNASSIGNED;
+            return;
+        };
+        let Some(s) = self.v.sessions.get_mut(u.session_handle) else {
+            self.v.exclusive_audit_session = handle::RH_UNASSIGNED;
+            return;
+        };
+        if !s.is_audit || u.attrs & session_attr::AUDIT_RESET != 0 {
+            s.is_audit = true;
+            s.audit_digest.clear();
+            self.v.exclusive_audit_session = u.session_handle;
+        }
+        let rp_hash = s
+            .auth_hash
+            .digest(&[&0u32.to_be_bytes(), &cc.0.to_be_bytes(), params]);
+        s.audit_digest = s
+            .auth_hash
+            .digest(&[&s.audit_digest, &u.audit_cp_hash, &rp_hash]);
+        if self.v.exclusive_audit_session != u.session_handle {
+            self.v.exclusive_audit_session = handle::RH_UNASSIGNED;
+        }
     }
 
     /// Does this use of a password or HMAC session use the authValue of
@@ -958,6 +1044,8 @@ struct SessionUse {
     /// For a policy session that authorizes an entity: how its authValue
     /// is proven (kept for the response after the policy is reset).
     policy_auth: Option<PolicyAuth>,
+    /// For the audit session: cpHash with its authHash.
+    audit_cp_hash: Vec<u8>,
 }
 
 /// How a policy session that authorizes an entity proves its authValue.

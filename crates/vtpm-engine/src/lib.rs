@@ -113,6 +113,9 @@ pub(crate) struct Volatile {
     /// TPMS_TIME_INFO.time (ms) of the last lockoutAuth failure
     /// (s_lockoutTimer).
     pub lockout_timer: u64,
+    /// The exclusive audit session (Part 1 §19.6.11;
+    /// TPM_RH_UNASSIGNED: none).
+    pub exclusive_audit_session: u32,
 }
 
 impl Volatile {
@@ -139,6 +142,7 @@ impl Volatile {
             platform_policy: state::HierarchyPolicy::default(),
             self_heal_timer: 0,
             lockout_timer: 0,
+            exclusive_audit_session: vtpm_wire::constants::handle::RH_UNASSIGNED,
         }
     }
 }

@@ -89,6 +89,11 @@ pub struct Session {
     pub template_hash: Vec<u8>,
     /// isPPRequired (TPM2_PolicyPhysicalPresence).
     pub pp_required: bool,
+    /// isAudit: the session has been used as an audit session.
+    pub is_audit: bool,
+    /// The session's audit digest (Part 1 §19.6.11): empty until the
+    /// session audits a command, then H(auditDigest || cpHash || rpHash).
+    pub audit_digest: Vec<u8>,
 }
 
 impl Session {
@@ -143,6 +148,8 @@ impl Session {
             nv_written: None,
             template_hash: Vec::new(),
             pp_required: false,
+            is_audit: false,
+            audit_digest: Vec::new(),
         }
     }
 
@@ -469,6 +476,9 @@ impl Sessions {
                 Some(true) => 2,
             });
             w.sized_u16(|w| w.bytes(&s.template_hash));
+            // Version 5: the audit state.
+            w.u8(u8::from(s.is_audit));
+            w.sized_u16(|w| w.bytes(&s.audit_digest));
             match e.saved {
                 None => w.u8(0),
                 Some(seq) => {
@@ -544,6 +554,8 @@ impl Sessions {
                 nv_written: None,
                 template_hash: Vec::new(),
                 pp_required: false,
+                is_audit: false,
+                audit_digest: Vec::new(),
             };
             if version >= 4 {
                 session.pcr_counter = match r.u8().ok()? {
@@ -567,6 +579,14 @@ impl Sessions {
                     _ => return None,
                 };
                 session.template_hash = bytes(r, 64)?;
+            }
+            if version >= 5 {
+                session.is_audit = match r.u8().ok()? {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                };
+                session.audit_digest = bytes(r, 64)?;
             }
             let saved = match r.u8().ok()? {
                 0 => None,
@@ -617,7 +637,7 @@ mod tests {
         let mut w = Writer::new();
         sessions.write(&mut w);
         let blob = w.into_vec();
-        let back = Sessions::read(&mut Reader::new(&blob), 4).unwrap();
+        let back = Sessions::read(&mut Reader::new(&blob), 5).unwrap();
         let b = back.get(h).unwrap();
         assert_eq!(b.command_code, Some(0x14B));
         assert_eq!(b.cp_hash, vec![9; 32]);
@@ -662,7 +682,7 @@ mod tests {
         let mut w = Writer::new();
         sessions.write(&mut w);
         let blob = w.into_vec();
-        let back = Sessions::read(&mut Reader::new(&blob), 4).unwrap();
+        let back = Sessions::read(&mut Reader::new(&blob), 5).unwrap();
         let b = back.get(h).unwrap();
         assert_eq!(b.pcr_counter, Some(7));
         assert!(b.auth_value_needed && !b.password_needed);
@@ -674,8 +694,9 @@ mod tests {
 
         // Version 3: the same without the fields version 4 appended
         // (1 + 4 pcrCounter, 1 flags, 1 locality, 2 + 32 nameHash,
-        // 1 nvWritten, 2 + 32 templateHash) before the saved flag.
-        let cut = 5 + 1 + 1 + 34 + 1 + 34;
+        // 1 nvWritten, 2 + 32 templateHash) and those version 5 appended
+        // (1 isAudit, 2 + 0 auditDigest) before the saved flag.
+        let cut = 5 + 1 + 1 + 34 + 1 + 34 + 3;
         let saved_at = blob.len() - 1;
         let mut v3 = blob[..saved_at - cut].to_vec();
         v3.push(0);
@@ -684,6 +705,39 @@ mod tests {
         assert_eq!((o.pcr_counter, o.locality), (None, 0));
         assert!(o.name_hash.is_empty() && o.nv_written.is_none());
         assert!(Sessions::read(&mut Reader::new(&v3), 4).is_none());
+    }
+
+    #[test]
+    fn version_5_audit_state_is_saved_and_version_4_is_read() {
+        let mut s = Session::new(
+            SessionKind::Hmac,
+            HashAlg::Sha256,
+            None,
+            &[],
+            &[1; 16],
+            vec![2; 32],
+            SymDef::Null,
+        );
+        s.is_audit = true;
+        s.audit_digest = vec![5; 32];
+        let mut sessions = Sessions::default();
+        let h = sessions.insert(s).unwrap();
+        let mut w = Writer::new();
+        sessions.write(&mut w);
+        let blob = w.into_vec();
+        let back = Sessions::read(&mut Reader::new(&blob), 5).unwrap();
+        let b = back.get(h).unwrap();
+        assert!(b.is_audit);
+        assert_eq!(b.audit_digest, vec![5; 32]);
+
+        // Version 4: without isAudit (1) and auditDigest (2 + 32).
+        let saved_at = blob.len() - 1;
+        let mut v4 = blob[..saved_at - 35].to_vec();
+        v4.push(0);
+        let old = Sessions::read(&mut Reader::new(&v4), 4).unwrap();
+        let o = old.get(h).unwrap();
+        assert!(!o.is_audit && o.audit_digest.is_empty());
+        assert!(Sessions::read(&mut Reader::new(&v4), 5).is_none());
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub const VOLATILE_MAGIC: [u8; 4] = *b"VTVS";
 /// Its version. Version 1 (without platformPolicy and the
 /// dictionary-attack time bases) and version 2 (without the policy
 /// conditions of sessions) and version 3 (without the conditions of the
-/// later policy commands: PolicyPCR … PolicyTemplate) are still read.
-pub const VOLATILE_VERSION: u16 = 4;
+/// later policy commands: PolicyPCR … PolicyTemplate) and version 4
+/// (without the audit state of sessions and the exclusive audit session)
+/// are still read.
+pub const VOLATILE_VERSION: u16 = 5;
 
 fn orderly_byte(o: Orderly) -> u8 {
     match o {
@@ -89,6 +91,8 @@ impl Tpm {
         w.sized_u16(|w| w.bytes(&v.platform_policy.digest));
         w.u64(v.self_heal_timer);
         w.u64(v.lockout_timer);
+        // Version 5.
+        w.u32(v.exclusive_audit_session);
         w.into_vec()
     }
 
@@ -149,6 +153,9 @@ impl Tpm {
                     v.platform_policy.digest = r.take(n)?.to_vec();
                     v.self_heal_timer = r.u64()?;
                     v.lockout_timer = r.u64()?;
+                }
+                if version >= 5 {
+                    v.exclusive_audit_session = r.u32()?;
                 }
                 Ok((powered, started, prev_orderly, v, time))
             };
@@ -229,14 +236,37 @@ mod tests {
         };
         a.v.self_heal_timer = 1234;
         let mut blob = a.volatile_state();
-        // Version 2 appended alg(2), digest(2 + 32) and two u64 timers.
-        blob.truncate(blob.len() - (2 + 2 + 32 + 8 + 8));
+        // Version 2 appended alg(2), digest(2 + 32) and two u64 timers,
+        // version 5 the exclusive audit session (4).
+        blob.truncate(blob.len() - (2 + 2 + 32 + 8 + 8 + 4));
         blob[4..6].copy_from_slice(&1u16.to_be_bytes());
         let mut b = tpm();
         b.set_volatile_state(&blob).unwrap();
         assert_eq!(b.v.platform_policy, HierarchyPolicy::default());
         assert_eq!(b.v.self_heal_timer, 0);
         blob[4..6].copy_from_slice(&2u16.to_be_bytes());
+        assert!(tpm().set_volatile_state(&blob).is_err());
+    }
+
+    #[test]
+    fn version_5_keeps_the_exclusive_audit_session_and_version_4_is_read() {
+        let mut a = tpm();
+        a.v.exclusive_audit_session = 0x0200_0001;
+        let mut blob = a.volatile_state();
+        let mut b = tpm();
+        b.set_volatile_state(&blob).unwrap();
+        assert_eq!(b.v.exclusive_audit_session, 0x0200_0001);
+        // Version 4: without it (no sessions, so the session records are
+        // the same).
+        blob.truncate(blob.len() - 4);
+        blob[4..6].copy_from_slice(&4u16.to_be_bytes());
+        let mut c = tpm();
+        c.set_volatile_state(&blob).unwrap();
+        assert_eq!(
+            c.v.exclusive_audit_session,
+            vtpm_wire::constants::handle::RH_UNASSIGNED
+        );
+        blob[4..6].copy_from_slice(&5u16.to_be_bytes());
         assert!(tpm().set_volatile_state(&blob).is_err());
     }
 }

@@ -116,6 +116,10 @@ const ENDORSEMENT_USER: HandleSpec = HandleSpec {
     kind: HandleKind::Endorsement,
     auth: AuthRole::User,
 };
+const HMAC_SESSION: HandleSpec = HandleSpec {
+    kind: HandleKind::HmacSession,
+    auth: AuthRole::None,
+};
 const PARENT_PLUS_USER: HandleSpec = HandleSpec {
     kind: HandleKind::ParentPlus,
     auth: AuthRole::User,
@@ -405,6 +409,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::DECRYPT | attr::ENCRYPT,
         run::<attestation::get_time::GetTime>,
+    ),
+    def(
+        Cc::GetSessionAuditDigest,
+        &[ENDORSEMENT_USER, OBJECT_PLUS_USER, HMAC_SESSION],
+        false,
+        attr::DECRYPT | attr::ENCRYPT,
+        run::<attestation::get_session_audit_digest::GetSessionAuditDigest>,
     ),
     def(
         Cc::NV_Read,

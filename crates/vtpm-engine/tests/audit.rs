@@ -1,0 +1,264 @@
+//! Session audit (Part 1 §19.6.11) and TPM2_GetSessionAuditDigest
+//! (Part 3 §18.5) through raw commands: the audit digest is recomputed
+//! here with sha2 from the spec's formula (H(auditDigest || cpHash ||
+//! rpHash) from an empty digest), the attribute rules and the exclusive
+//! audit session from Part 1 and Part 3 §18.5.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use sha2::{Digest as _, Sha256};
+use vtpm_engine::{MemoryPlatform, Tpm};
+
+const SESSIONS: u16 = 0x8002;
+const NO_SESSIONS: u16 = 0x8001;
+const RS_PW: u32 = 0x4000_0009;
+const RH_NULL: u32 = 0x4000_0007;
+const RH_ENDORSEMENT: u32 = 0x4000_000B;
+const CC_GET_RANDOM: u32 = 0x17B;
+const CC_START_AUTH_SESSION: u32 = 0x176;
+const CC_GET_SESSION_AUDIT_DIGEST: u32 = 0x14D;
+const CC_STARTUP: u32 = 0x144;
+const CONTINUE: u8 = 0x01;
+const AUDIT_EXCLUSIVE: u8 = 0x02;
+const AUDIT_RESET: u8 = 0x04;
+const AUDIT: u8 = 0x80;
+const RC_ATTRIBUTES: u32 = 0x082;
+const RC_EXCLUSIVE: u32 = 0x121;
+const RC_S: u32 = 0x800;
+
+fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+/// HMAC-SHA-256 (RFC 2104) over sha2, with a key of at most 64 bytes.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.resize(64, 0);
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let mut inner: Vec<&[u8]> = vec![&ipad];
+    inner.extend_from_slice(parts);
+    let inner = sha256(&inner);
+    sha256(&[&opad, &inner])
+}
+
+fn frame(tag: u16, code: u32, body: &[u8]) -> Vec<u8> {
+    let mut cmd = tag.to_be_bytes().to_vec();
+    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
+    cmd.extend(code.to_be_bytes());
+    cmd.extend(body);
+    cmd
+}
+
+fn rc(rsp: &[u8]) -> u32 {
+    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
+}
+
+fn tpm2b(b: &[u8]) -> Vec<u8> {
+    let mut v = (b.len() as u16).to_be_bytes().to_vec();
+    v.extend(b);
+    v
+}
+
+/// An unbound, unsalted SHA-256 HMAC session and its nonceTPM.
+struct Session {
+    handle: u32,
+    nonce_tpm: Vec<u8>,
+}
+
+fn started() -> Tpm {
+    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
+    t.power_on();
+    let r = t.execute(0, &frame(NO_SESSIONS, CC_STARTUP, &[0, 0]));
+    assert_eq!(rc(&r), 0);
+    t
+}
+
+fn start_session(t: &mut Tpm) -> Session {
+    let mut body = RH_NULL.to_be_bytes().to_vec();
+    body.extend(RH_NULL.to_be_bytes());
+    body.extend(tpm2b(&[7; 16]));
+    body.extend(0u16.to_be_bytes()); // encryptedSalt
+    body.push(0x00); // TPM_SE_HMAC
+    body.extend(0x0010u16.to_be_bytes()); // symmetric NULL
+    body.extend(0x000Bu16.to_be_bytes()); // SHA-256
+    let r = t.execute(0, &frame(NO_SESSIONS, CC_START_AUTH_SESSION, &body));
+    assert_eq!(rc(&r), 0);
+    Session {
+        handle: u32::from_be_bytes(r[10..14].try_into().unwrap()),
+        nonce_tpm: r[16..48].to_vec(),
+    }
+}
+
+/// TPM2_GetRandom(n) with `s` in the authorization area (attributes
+/// `attrs`, HMAC with the empty session key). Returns (rc, randomBytes,
+/// response attributes).
+fn get_random(t: &mut Tpm, s: &mut Session, n: u16, attrs: u8) -> (u32, Vec<u8>, u8) {
+    let params = n.to_be_bytes();
+    let cp_hash = sha256(&[&CC_GET_RANDOM.to_be_bytes(), &params]);
+    let nonce_caller = [9u8; 16];
+    let hmac = hmac_sha256(&[], &[&cp_hash, &nonce_caller, &s.nonce_tpm, &[attrs]]);
+    let mut area = s.handle.to_be_bytes().to_vec();
+    area.extend(tpm2b(&nonce_caller));
+    area.push(attrs);
+    area.extend(tpm2b(&hmac));
+    let mut body = (area.len() as u32).to_be_bytes().to_vec();
+    body.extend(area);
+    body.extend(params);
+    let r = t.execute(0, &frame(SESSIONS, CC_GET_RANDOM, &body));
+    if rc(&r) != 0 {
+        return (rc(&r), Vec::new(), 0);
+    }
+    let psize = u32::from_be_bytes(r[10..14].try_into().unwrap()) as usize;
+    let p = &r[14..14 + psize];
+    let bytes = p[2..].to_vec();
+    let mut a = &r[14 + psize..];
+    let nlen = u16::from_be_bytes([a[0], a[1]]) as usize;
+    s.nonce_tpm = a[2..2 + nlen].to_vec();
+    a = &a[2 + nlen..];
+    let rsp_attrs = a[0];
+    // The response HMAC covers the response attributes.
+    let rp_hash = sha256(&[&0u32.to_be_bytes(), &CC_GET_RANDOM.to_be_bytes(), p]);
+    let expected = hmac_sha256(&[], &[&rp_hash, &s.nonce_tpm, &nonce_caller, &[rsp_attrs]]);
+    assert_eq!(&a[3..], &expected[..], "response HMAC");
+    (0, bytes, rsp_attrs)
+}
+
+/// The digest one audited TPM2_GetRandom adds.
+fn extend(digest: &[u8], n: u16, bytes: &[u8]) -> Vec<u8> {
+    let cp_hash = sha256(&[&CC_GET_RANDOM.to_be_bytes(), &n.to_be_bytes()]);
+    let rp_hash = sha256(&[
+        &0u32.to_be_bytes(),
+        &CC_GET_RANDOM.to_be_bytes(),
+        &tpm2b(bytes),
+    ]);
+    sha256(&[digest, &cp_hash, &rp_hash])
+}
+
+/// TPM2_GetSessionAuditDigest with no signing key: (exclusiveSession,
+/// sessionDigest) from the unsigned TPMS_ATTEST.
+fn session_audit_digest(t: &mut Tpm, session: u32) -> (u8, Vec<u8>) {
+    let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
+    body.extend(RH_NULL.to_be_bytes());
+    body.extend(session.to_be_bytes());
+    // Two password sessions: privacyAdminHandle and signHandle (both
+    // USER; TPM_RH_NULL's authValue is empty).
+    let mut area = Vec::new();
+    for _ in 0..2 {
+        area.extend(RS_PW.to_be_bytes());
+        area.extend(0u16.to_be_bytes());
+        area.push(CONTINUE);
+        area.extend(0u16.to_be_bytes());
+    }
+    body.extend((area.len() as u32).to_be_bytes());
+    body.extend(area);
+    body.extend(tpm2b(&[0xAA, 0xBB])); // qualifyingData
+    body.extend(0x0010u16.to_be_bytes()); // inScheme TPM_ALG_NULL
+    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc(&r), 0, "rc 0x{:x}", rc(&r));
+    let attest_len = u16::from_be_bytes([r[14], r[15]]) as usize;
+    let a = &r[16..16 + attest_len];
+    assert_eq!(
+        &a[..4],
+        &0xff54_4347u32.to_be_bytes(),
+        "TPM_GENERATED_VALUE"
+    );
+    assert_eq!(
+        &a[4..6],
+        &0x8016u16.to_be_bytes(),
+        "TPM_ST_ATTEST_SESSION_AUDIT"
+    );
+    let mut c = &a[6..];
+    let signer = u16::from_be_bytes([c[0], c[1]]) as usize;
+    c = &c[2 + signer..];
+    let extra = u16::from_be_bytes([c[0], c[1]]) as usize;
+    assert_eq!(&c[2..2 + extra], &[0xAA, 0xBB], "extraData");
+    c = &c[2 + extra + 17 + 8..];
+    let exclusive = c[0];
+    let n = u16::from_be_bytes([c[1], c[2]]) as usize;
+    assert_eq!(c.len(), 3 + n);
+    (exclusive, c[3..].to_vec())
+}
+
+#[test]
+fn audit_session_digest_and_exclusivity() {
+    let mut t = started();
+    let mut s = start_session(&mut t);
+    // Not yet used for audit: an empty digest, not exclusive.
+    assert_eq!(session_audit_digest(&mut t, s.handle), (0, Vec::new()));
+
+    // First use as an audit session: it becomes exclusive; auditReset is
+    // cleared in the response.
+    let (r, b1, a) = get_random(&mut t, &mut s, 8, CONTINUE | AUDIT | AUDIT_RESET);
+    assert_eq!(r, 0);
+    assert_eq!(a, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
+    let mut digest = extend(&[], 8, &b1);
+    let (r, b2, a) = get_random(&mut t, &mut s, 16, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
+    assert_eq!(r, 0);
+    assert_eq!(a, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
+    digest = extend(&digest, 16, &b2);
+
+    // GetSessionAuditDigest reads before it (an unaudited command) ends
+    // the exclusivity.
+    assert_eq!(session_audit_digest(&mut t, s.handle), (1, digest.clone()));
+    assert_eq!(session_audit_digest(&mut t, s.handle), (0, digest.clone()));
+
+    // No longer exclusive: auditExclusive is refused, the digest unchanged.
+    let (r, _, _) = get_random(&mut t, &mut s, 4, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
+    assert_eq!(r, RC_EXCLUSIVE);
+    // Audit without auditExclusive goes on, not exclusive.
+    let (r, b3, a) = get_random(&mut t, &mut s, 4, CONTINUE | AUDIT);
+    assert_eq!(r, 0);
+    assert_eq!(a, CONTINUE | AUDIT);
+    digest = extend(&digest, 4, &b3);
+    assert_eq!(session_audit_digest(&mut t, s.handle), (0, digest));
+
+    // auditReset: the digest starts over and the session is exclusive again.
+    let (r, b4, a) = get_random(
+        &mut t,
+        &mut s,
+        2,
+        CONTINUE | AUDIT | AUDIT_RESET | AUDIT_EXCLUSIVE,
+    );
+    assert_eq!(r, 0);
+    assert_eq!(a, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
+    assert_eq!(
+        session_audit_digest(&mut t, s.handle),
+        (1, extend(&[], 2, &b4))
+    );
+}
+
+#[test]
+fn audit_attribute_rules() {
+    let mut t = started();
+    let mut s = start_session(&mut t);
+    // auditReset or auditExclusive without audit.
+    for attrs in [CONTINUE | AUDIT_RESET, CONTINUE | AUDIT_EXCLUSIVE] {
+        let (r, _, _) = get_random(&mut t, &mut s, 4, attrs);
+        assert_eq!(r, RC_ATTRIBUTES | RC_S | 0x100);
+    }
+    // A password session cannot audit.
+    let mut area = RS_PW.to_be_bytes().to_vec();
+    area.extend(0u16.to_be_bytes());
+    area.push(CONTINUE | AUDIT);
+    area.extend(0u16.to_be_bytes());
+    let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
+    body.extend(RH_NULL.to_be_bytes());
+    body.extend(s.handle.to_be_bytes());
+    body.extend((area.len() as u32).to_be_bytes());
+    body.extend(area);
+    body.extend(0u16.to_be_bytes());
+    body.extend(0x0010u16.to_be_bytes());
+    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc(&r), RC_ATTRIBUTES | RC_S | 0x100);
+    // sessionHandle must be an HMAC session: a password handle is a
+    // TPM_RC_VALUE on handle 3.
+    let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
+    body.extend(RH_NULL.to_be_bytes());
+    body.extend(RS_PW.to_be_bytes());
+    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc(&r), 0x084 | 0x300);
+}
