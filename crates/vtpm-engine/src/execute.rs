@@ -7,7 +7,7 @@ use crate::dispatch::{self, AuthRole, Call, CommandDef, HandleKind, HandleSpec, 
 use crate::session::SessionKind;
 use subtle::ConstantTimeEq;
 use vtpm_wire::codec::{Reader, Unmarshal, Writer};
-use vtpm_wire::constants::{CommandCode, StructureTag, handle};
+use vtpm_wire::constants::{AlgId, CommandCode, StructureTag, handle};
 use vtpm_wire::profile::{IMPLEMENTATION_PCR, MAX_COMMAND_SIZE, MAX_SESSION_NUM};
 use vtpm_wire::rc::TpmRc;
 use vtpm_wire::types::{Auth, AuthCommand, AuthResponse, Nonce, session_attr};
@@ -133,6 +133,9 @@ impl Tpm {
             }
         }
         let mut uses = self.authorize(def, cc, locality, &handles, &sessions, r.peek_rest())?;
+        // Command audit (Part 1 §33): cpHash with the audit hash, from the
+        // Names before the command runs and the parameters as sent.
+        let command_audit_cp_hash = self.command_audit_cp_hash(def, cc, &handles, r.peek_rest());
 
         if def.attrs & attr::NV != 0 && !self.nv_available {
             return Err(TpmRc::NV_UNAVAILABLE);
@@ -185,6 +188,14 @@ impl Tpm {
 
         // Session audit (Part 1 §19.6.11).
         self.audit_session_update(cc, &uses, &params);
+        // A TPM2_SetCommandCodeAuditStatus that changed the audit hash is
+        // not audited: the digest stays empty (the reference
+        // implementation's CommandAudit).
+        if let Some((alg, cp_hash)) = command_audit_cp_hash
+            && alg == self.nv.audit_alg
+        {
+            self.command_audit_update(cc, &cp_hash, &params);
+        }
 
         // Response.
         let mut w = Writer::with_capacity(HEADER_SIZE + 8 + params.len() + sessions.len() * 80);
@@ -823,6 +834,48 @@ impl Tpm {
             u.audit_cp_hash = h;
         }
         Ok(uses)
+    }
+
+    /// cpHash of a command in the command audit list, with the audit hash.
+    fn command_audit_cp_hash(
+        &self,
+        def: &CommandDef,
+        cc: CommandCode,
+        handles: &[u32; 3],
+        params: &[u8],
+    ) -> Option<(u16, Vec<u8>)> {
+        if self.nv.audit_commands.binary_search(&cc.0).is_err() {
+            return None;
+        }
+        let alg = crate::crypto::hash::HashAlg::from_alg(AlgId(self.nv.audit_alg))?;
+        let names: Vec<Vec<u8>> = handles
+            .iter()
+            .take(def.handles.len())
+            .map(|&h| self.entity_name(h))
+            .collect();
+        let cc_bytes = cc.0.to_be_bytes();
+        let mut parts: Vec<&[u8]> = vec![&cc_bytes];
+        for name in &names {
+            parts.push(name);
+        }
+        parts.push(params);
+        Some((self.nv.audit_alg, alg.digest(&parts)))
+    }
+
+    /// After a successful audited command: the audit counter counts on
+    /// the first extend after a reset, and the digest is extended with
+    /// cpHash and rpHash (Part 1 §33.2).
+    fn command_audit_update(&mut self, cc: CommandCode, cp_hash: &[u8], params: &[u8]) {
+        let Some(alg) = crate::crypto::hash::HashAlg::from_alg(AlgId(self.nv.audit_alg)) else {
+            return;
+        };
+        if self.nv.command_audit_digest.is_empty() {
+            self.nv.audit_counter = self.nv.audit_counter.wrapping_add(1);
+        }
+        let rp_hash = alg.digest(&[&0u32.to_be_bytes(), &cc.0.to_be_bytes(), params]);
+        self.nv.command_audit_digest =
+            alg.digest(&[&self.nv.command_audit_digest, cp_hash, &rp_hash]);
+        self.nv_dirty = true;
     }
 
     /// After a successful command: the audit session (if any) becomes the

@@ -17,7 +17,12 @@ pub const NV_MAGIC: [u8; 4] = *b"VTNV";
 /// policies or persistent objects; its seeds are made at the next start)
 /// and 2 (no lockoutAuth state or DA-used flag) and 3 (no NV counter
 /// maximum) are still read.
-pub const NV_VERSION: u16 = 4;
+pub const NV_VERSION: u16 = 5;
+
+/// The default command audit hash algorithm (TPM_ALG_SHA256).
+pub const AUDIT_ALG_DEFAULT: u16 = 0x000B;
+/// TPM_CC_SetCommandCodeAuditStatus, always audited.
+pub const CC_SET_COMMAND_CODE_AUDIT_STATUS: u32 = 0x0000_0140;
 /// Size of the primary seeds (EPS, SPS, PPS and the null seed).
 pub const SEED_SIZE: usize = 64;
 /// Size of the hierarchy proofs.
@@ -169,6 +174,14 @@ pub struct NvState {
     /// The largest value any NV counter index has had (a counter's first
     /// TPM2_NV_Increment starts above it). Version 4.
     pub max_counter: u64,
+    /// Command audit (Part 1 §33): the audit digest's hash algorithm.
+    pub audit_alg: u16,
+    /// The audited command codes, ascending.
+    pub audit_commands: Vec<u32>,
+    /// The command audit digest (empty: reset).
+    pub command_audit_digest: Vec<u8>,
+    /// The audit counter.
+    pub audit_counter: u64,
     /// Read from a version-1 image, which had no seeds: they are made at
     /// the next start (not written).
     pub seeds_missing: bool,
@@ -253,6 +266,10 @@ impl NvState {
             lockout_auth_enabled: true,
             da_used: false,
             max_counter: 0,
+            audit_alg: AUDIT_ALG_DEFAULT,
+            audit_commands: vec![CC_SET_COMMAND_CODE_AUDIT_STATUS],
+            command_audit_digest: Vec::new(),
+            audit_counter: 0,
             seeds_missing: false,
         }
     }
@@ -329,6 +346,14 @@ impl NvState {
         w.u8(u8::from(self.da_used));
         // Version 4.
         w.u64(self.max_counter);
+        // Version 5.
+        w.u16(self.audit_alg);
+        w.u32(u32::try_from(self.audit_commands.len()).unwrap_or(u32::MAX));
+        for cc in &self.audit_commands {
+            w.u32(*cc);
+        }
+        w.sized_u16(|w| w.bytes(&self.command_audit_digest));
+        w.u64(self.audit_counter);
         w.into_vec()
     }
 
@@ -449,6 +474,24 @@ impl NvState {
                 .max()
                 .unwrap_or(0)
         };
+        let (audit_alg, audit_commands, command_audit_digest, audit_counter) = if version >= 5 {
+            let alg = r.u16()?;
+            let n = r.u32()?;
+            let mut list = Vec::new();
+            for _ in 0..n {
+                list.push(r.u32()?);
+            }
+            let len = usize::from(r.u16()?);
+            let digest = r.take(len)?.to_vec();
+            (alg, list, digest, r.u64()?)
+        } else {
+            (
+                AUDIT_ALG_DEFAULT,
+                vec![CC_SET_COMMAND_CODE_AUDIT_STATUS],
+                Vec::new(),
+                0,
+            )
+        };
         r.finish()?;
         let mut auths = auths.into_iter();
         let [owner_policy, endorsement_policy, lockout_policy] = policies;
@@ -480,6 +523,10 @@ impl NvState {
             lockout_auth_enabled,
             da_used,
             max_counter,
+            audit_alg,
+            audit_commands,
+            command_audit_digest,
+            audit_counter,
             seeds_missing: version < 2,
         })
     }
@@ -561,9 +608,34 @@ mod tests {
     }
 
     #[test]
+    fn version_4_images_are_read_with_default_command_audit() {
+        let mut st = sample();
+        st.audit_alg = 0x000C;
+        st.audit_commands = vec![0x140, 0x17B];
+        st.command_audit_digest = vec![7; 48];
+        st.audit_counter = 9;
+        let full = st.to_bytes();
+        assert_eq!(NvState::from_bytes(&full), Ok(st.clone()));
+        let mut bytes = full;
+        // alg 2 + count 4 + 2 codes 8 + sized digest 2+48 + counter 8.
+        bytes.truncate(bytes.len() - (2 + 4 + 8 + 2 + 48 + 8));
+        bytes[4..6].copy_from_slice(&4u16.to_be_bytes());
+        st.audit_alg = AUDIT_ALG_DEFAULT;
+        st.audit_commands = vec![CC_SET_COMMAND_CODE_AUDIT_STATUS];
+        st.command_audit_digest.clear();
+        st.audit_counter = 0;
+        assert_eq!(NvState::from_bytes(&bytes), Ok(st));
+    }
+
+    #[test]
     fn version_3_images_are_read_without_counter_maximum() {
         let mut st = sample();
         let mut bytes = st.to_bytes();
+        bytes.truncate(bytes.len() - (2 + 4 + 4 + 2 + 8));
+        bytes[4..6].copy_from_slice(&4u16.to_be_bytes());
+        assert_eq!(NvState::from_bytes(&bytes), Ok(st.clone()));
+        let mut bytes = st.to_bytes();
+        bytes.truncate(bytes.len() - (2 + 4 + 4 + 2 + 8));
         bytes.truncate(bytes.len() - 8);
         bytes[4..6].copy_from_slice(&3u16.to_be_bytes());
         st.max_counter = 0;
@@ -575,6 +647,7 @@ mod tests {
         let mut st = sample();
         st.max_counter = 0;
         let mut bytes = st.to_bytes();
+        bytes.truncate(bytes.len() - (2 + 4 + 4 + 2 + 8));
         bytes.truncate(bytes.len() - 8);
         // A version-2 image is a version-3 image without its last two
         // bytes (lockoutAuth enabled, DA used).

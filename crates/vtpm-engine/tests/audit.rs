@@ -262,3 +262,147 @@ fn audit_attribute_rules() {
     let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
     assert_eq!(rc(&r), 0x084 | 0x300);
 }
+
+const CC_SET_COMMAND_CODE_AUDIT_STATUS: u32 = 0x140;
+const CC_GET_COMMAND_AUDIT_DIGEST: u32 = 0x133;
+const RH_OWNER: u32 = 0x4000_0001;
+
+/// One password session per handle, each with an empty password.
+fn pw_area(n: usize) -> Vec<u8> {
+    let mut area = Vec::new();
+    for _ in 0..n {
+        area.extend(RS_PW.to_be_bytes());
+        area.extend(0u16.to_be_bytes());
+        area.push(CONTINUE);
+        area.extend(0u16.to_be_bytes());
+    }
+    let mut v = (area.len() as u32).to_be_bytes().to_vec();
+    v.extend(area);
+    v
+}
+
+/// TPM2_SetCommandCodeAuditStatus with the owner's (empty) password; the
+/// response code and the parameters as sent (for cpHash).
+fn set_audit_status(t: &mut Tpm, alg: u16, set: &[u32], clear: &[u32]) -> (u32, Vec<u8>) {
+    let mut params = alg.to_be_bytes().to_vec();
+    for list in [set, clear] {
+        params.extend((list.len() as u32).to_be_bytes());
+        for cc in list {
+            params.extend(cc.to_be_bytes());
+        }
+    }
+    let mut body = RH_OWNER.to_be_bytes().to_vec();
+    body.extend(pw_area(1));
+    body.extend(&params);
+    let r = t.execute(0, &frame(SESSIONS, CC_SET_COMMAND_CODE_AUDIT_STATUS, &body));
+    (rc(&r), params)
+}
+
+/// TPM2_GetRandom without sessions; the random bytes.
+fn plain_get_random(t: &mut Tpm, n: u16) -> Vec<u8> {
+    let r = t.execute(0, &frame(NO_SESSIONS, CC_GET_RANDOM, &n.to_be_bytes()));
+    assert_eq!(rc(&r), 0);
+    let len = u16::from_be_bytes([r[10], r[11]]) as usize;
+    r[12..12 + len].to_vec()
+}
+
+/// TPM2_GetCommandAuditDigest with a NULL signer: (auditCounter,
+/// digestAlg, auditDigest, commandDigest).
+fn command_audit_digest(t: &mut Tpm) -> (u64, u16, Vec<u8>, Vec<u8>) {
+    let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
+    body.extend(RH_NULL.to_be_bytes());
+    body.extend(pw_area(2));
+    body.extend(tpm2b(&[0x01, 0x02, 0x03]));
+    body.extend(0x0010u16.to_be_bytes());
+    let r = t.execute(0, &frame(SESSIONS, CC_GET_COMMAND_AUDIT_DIGEST, &body));
+    assert_eq!(rc(&r), 0, "rc 0x{:x}", rc(&r));
+    let attest_len = u16::from_be_bytes([r[14], r[15]]) as usize;
+    let a = &r[16..16 + attest_len];
+    assert_eq!(&a[..4], &0xff54_4347u32.to_be_bytes());
+    assert_eq!(
+        &a[4..6],
+        &0x8015u16.to_be_bytes(),
+        "TPM_ST_ATTEST_COMMAND_AUDIT"
+    );
+    let mut c = &a[6..];
+    let signer = u16::from_be_bytes([c[0], c[1]]) as usize;
+    c = &c[2 + signer..];
+    let extra = u16::from_be_bytes([c[0], c[1]]) as usize;
+    assert_eq!(&c[2..2 + extra], &[0x01, 0x02, 0x03], "extraData");
+    c = &c[2 + extra + 17 + 8..];
+    let counter = u64::from_be_bytes(c[..8].try_into().unwrap());
+    let alg = u16::from_be_bytes([c[8], c[9]]);
+    c = &c[10..];
+    let n = u16::from_be_bytes([c[0], c[1]]) as usize;
+    let audit_digest = c[2..2 + n].to_vec();
+    c = &c[2 + n..];
+    let m = u16::from_be_bytes([c[0], c[1]]) as usize;
+    assert_eq!(c.len(), 2 + m);
+    (counter, alg, audit_digest, c[2..].to_vec())
+}
+
+/// Command audit (Part 1 §33, Part 3 §21.2, §18.4): the digest is
+/// recomputed with sha2 as H(auditDigest || cpHash || rpHash) from an
+/// empty digest, cpHash = H(commandCode || Names || parameters), rpHash =
+/// H(responseCode || commandCode || parameters).
+#[test]
+fn command_audit_digest_follows_the_audited_commands() {
+    let mut t = started();
+    let (r, set_params) = set_audit_status(&mut t, 0x0010, &[CC_GET_RANDOM], &[]);
+    assert_eq!(r, 0);
+    // TPM2_SetCommandCodeAuditStatus is always audited: the first
+    // extend after a reset counts.
+    let cc = CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes();
+    let cp = sha256(&[&cc, &RH_OWNER.to_be_bytes(), &set_params]);
+    let rp = sha256(&[&0u32.to_be_bytes(), &cc]);
+    let mut expected = sha256(&[&cp, &rp]);
+    for n in [8u16, 20] {
+        let bytes = plain_get_random(&mut t, n);
+        let cc = CC_GET_RANDOM.to_be_bytes();
+        let cp = sha256(&[&cc, &n.to_be_bytes()]);
+        let rp = sha256(&[&0u32.to_be_bytes(), &cc, &tpm2b(&bytes)]);
+        expected = sha256(&[&expected, &cp, &rp]);
+    }
+    let mut codes = CC_GET_RANDOM.to_be_bytes().to_vec();
+    codes.splice(0..0, CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes());
+    let command_digest = sha256(&[&codes]);
+    let (counter, alg, digest, cmds) = command_audit_digest(&mut t);
+    assert_eq!((counter, alg), (1, 0x000B));
+    assert_eq!(digest, expected);
+    assert_eq!(cmds, command_digest);
+    // Reported digests are reset; TPM2_GetCommandAuditDigest itself is
+    // not audited here.
+    let (counter, _, digest, _) = command_audit_digest(&mut t);
+    assert_eq!((counter, digest.len()), (1, 0));
+    // The next audited command starts a new digest and counts.
+    let bytes = plain_get_random(&mut t, 4);
+    let cc = CC_GET_RANDOM.to_be_bytes();
+    let cp = sha256(&[&cc, &4u16.to_be_bytes()]);
+    let rp = sha256(&[&0u32.to_be_bytes(), &cc, &tpm2b(&bytes)]);
+    let (counter, _, digest, _) = command_audit_digest(&mut t);
+    assert_eq!(counter, 2);
+    assert_eq!(digest, sha256(&[&[], &cp, &rp]));
+    // Clearing GetRandom (and trying to clear SetCommandCodeAuditStatus)
+    // leaves only SetCommandCodeAuditStatus.
+    let (r, _) = set_audit_status(
+        &mut t,
+        0x0010,
+        &[],
+        &[CC_GET_RANDOM, CC_SET_COMMAND_CODE_AUDIT_STATUS],
+    );
+    assert_eq!(r, 0);
+    plain_get_random(&mut t, 4);
+    let (_, _, _, cmds) = command_audit_digest(&mut t);
+    assert_eq!(
+        cmds,
+        sha256(&[&CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes()])
+    );
+    // A new hash with a list is TPM_RC_VALUE on auditAlg; alone it
+    // changes the hash and leaves the digest empty.
+    let (r, _) = set_audit_status(&mut t, 0x000C, &[CC_GET_RANDOM], &[]);
+    assert_eq!(r, 0x084 | 0x040 | 0x100);
+    let (r, _) = set_audit_status(&mut t, 0x000C, &[], &[]);
+    assert_eq!(r, 0);
+    let (_, alg, digest, cmds) = command_audit_digest(&mut t);
+    assert_eq!((alg, digest.len(), cmds.len()), (0x000C, 0, 48));
+}

@@ -5,6 +5,7 @@ pub mod asymmetric;
 pub mod attestation;
 pub mod capability;
 pub mod clock;
+pub mod command_audit;
 pub mod context;
 pub mod dictionary_attack;
 pub mod duplication;
@@ -257,6 +258,13 @@ pub static TABLE: &[CommandDef] = &[
         run::<nv::nv_global_write_lock::NvGlobalWriteLock>,
     ),
     def(
+        Cc::GetCommandAuditDigest,
+        &[ENDORSEMENT_USER, OBJECT_PLUS_USER],
+        false,
+        attr::DECRYPT | attr::ENCRYPT | attr::NV,
+        run::<attestation::get_command_audit_digest::GetCommandAuditDigest>,
+    ),
+    def(
         Cc::NV_Increment,
         &[NV_AUTH_USER, NV_INDEX],
         false,
@@ -332,6 +340,13 @@ pub static TABLE: &[CommandDef] = &[
         false,
         attr::FLUSHED | attr::DECRYPT | attr::ENCRYPT,
         run::<sequence::sequence_complete::SequenceComplete>,
+    ),
+    def(
+        Cc::SetCommandCodeAuditStatus,
+        &[PROVISION_USER],
+        false,
+        attr::NV,
+        run::<command_audit::set_command_code_audit_status::SetCommandCodeAuditStatus>,
     ),
     def(
         Cc::IncrementalSelfTest,

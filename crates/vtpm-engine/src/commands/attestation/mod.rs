@@ -5,6 +5,7 @@
 
 pub mod certify;
 pub mod certify_creation;
+pub mod get_command_audit_digest;
 pub mod get_session_audit_digest;
 pub mod get_time;
 pub mod quote;

@@ -176,8 +176,14 @@ impl Tpm {
             (Pt::LOCKOUT_INTERVAL, self.nv.da.recovery_time),
             (Pt::LOCKOUT_RECOVERY, self.nv.da.lockout_recovery),
             (Pt::NV_WRITE_RECOVERY, 0),
-            (Pt::AUDIT_COUNTER_0, 0),
-            (Pt::AUDIT_COUNTER_1, 0),
+            (
+                Pt::AUDIT_COUNTER_0,
+                u32::try_from(self.nv.audit_counter >> 32).unwrap_or(u32::MAX),
+            ),
+            (
+                Pt::AUDIT_COUNTER_1,
+                u32::try_from(self.nv.audit_counter & 0xFFFF_FFFF).unwrap_or(u32::MAX),
+            ),
         ];
         list.into_iter()
             .map(|(t, value)| {
@@ -334,9 +340,14 @@ impl Command for GetCapability {
                 let (v, more) = page(&all, first, count, max_entries(4));
                 (CapabilityData::Commands(v), more)
             }
-            // No command requires physical presence and none is audited.
+            // No command requires physical presence.
             Capability::PP_COMMANDS => (CapabilityData::PpCommands(Vec::new()), false),
-            Capability::AUDIT_COMMANDS => (CapabilityData::AuditCommands(Vec::new()), false),
+            Capability::AUDIT_COMMANDS => {
+                let all: Vec<(u32, u32)> =
+                    tpm.nv.audit_commands.iter().map(|&cc| (cc, cc)).collect();
+                let (v, more) = page(&all, first, count, max_entries(4));
+                (CapabilityData::AuditCommands(v), more)
+            }
             Capability::PCRS => (CapabilityData::Pcrs(tpm.v.allocation.clone()), false),
             Capability::TPM_PROPERTIES => {
                 let (v, more) = page(&tpm.tpm_properties(), first, count, max_entries(8));
