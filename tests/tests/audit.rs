@@ -16,7 +16,7 @@ use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command
 
 use vtpm_tests::both;
 
-both!(nv_certify, session_audit,);
+both!(nv_certify, session_audit, command_audit,);
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -319,4 +319,73 @@ fn session_audit(protocol: Protocol) {
 
     server.ok("tpm2_flushcontext", [p(&session)]);
     server.ok("tpm2_flushcontext", ["-t"]);
+}
+
+/// Command audit (Part 1 §33): tpm2-tools sets TPM2_GetRandom audited;
+/// the signed TPMS_COMMAND_AUDIT_INFO's auditDigest is recomputed here
+/// from the spec's formula and its signature checked with OpenSSL.
+fn command_audit(protocol: Protocol) {
+    let server = Server::start(protocol);
+    server.startup_clear();
+    let dir = TempDir::new("audit-command");
+    let (ak, pem) = signing_key(&server, &dir);
+    server.ok("tpm2_setcommandauditstatus", ["0x17B"]);
+    let (att, sig) = (dir.join("command.att"), dir.join("command.sig"));
+    let get_digest = || {
+        server.ok(
+            "tpm2_getcommandauditdigest",
+            [
+                "-c",
+                p(&ak),
+                "-g",
+                "sha256",
+                "-f",
+                "plain",
+                "-q",
+                "0102",
+                "-m",
+                p(&att),
+                "-s",
+                p(&sig),
+            ],
+        );
+    };
+    // Reported digests are reset: start from an empty one.
+    get_digest();
+    let cc_get_random = 0x0000_017Bu32.to_be_bytes();
+    let mut expected: Vec<u8> = Vec::new();
+    for n in [8u16, 16] {
+        let out = server.ok("tpm2_getrandom", [&n.to_string(), "--hex"]);
+        let bytes: Vec<u8> = (0..out.trim().len() / 2)
+            .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
+        let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
+        let rp_hash = Hash::Sha256.digest(&[
+            &0u32.to_be_bytes(),
+            &cc_get_random,
+            &n.to_be_bytes(),
+            &bytes,
+        ]);
+        expected = Hash::Sha256.digest(&[&expected, &cp_hash, &rp_hash]);
+    }
+    get_digest();
+    openssl_verify(&pem, &sig, &att);
+    let (ty, extra, body) = parse_attest(&dir.read("command.att"));
+    assert_eq!(ty, 0x8015, "TPM_ST_ATTEST_COMMAND_AUDIT");
+    assert_eq!(extra, vec![1, 2]);
+    let mut c = Cursor(&body);
+    let counter = c.take(8);
+    // SetCommandCodeAuditStatus (always audited) counted once, the first
+    // GetRandom after the reset once more.
+    assert_eq!(counter, 2u64.to_be_bytes());
+    assert_eq!(c.take(2), 0x000Bu16.to_be_bytes(), "digestAlg");
+    assert_eq!(hex(&c.tpm2b()), hex(&expected), "auditDigest");
+    let codes = [0x0000_0140u32.to_be_bytes(), cc_get_random].concat();
+    assert_eq!(
+        hex(&c.tpm2b()),
+        hex(&Hash::Sha256.digest(&[&codes])),
+        "commandDigest"
+    );
+    assert!(c.0.is_empty());
 }
