@@ -6,9 +6,7 @@ use vtpm_engine::Tpm;
 use vtpm_wire::codec::{Reader, Unmarshal};
 use vtpm_wire::object::{Public, PublicId};
 
-pub const RH_OWNER: u32 = 0x4000_0001;
-pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
-pub const RH_PLATFORM: u32 = 0x4000_000C;
+pub use vtpm_wire::constants::handle::{RH_ENDORSEMENT, RH_OWNER, RH_PLATFORM};
 
 pub const CC_EVICT_CONTROL: u32 = 0x0000_0120;
 pub const CC_NV_DEFINE_SPACE: u32 = 0x0000_012A;
@@ -22,29 +20,9 @@ pub const CC_NV_READ_PUBLIC: u32 = 0x0000_0169;
 pub const CC_GET_CAPABILITY: u32 = 0x0000_017A;
 pub const CC_FLUSH_CONTEXT: u32 = 0x0000_0165;
 
-/// TPMA_NV bits used here (Part 2 §13.4).
+/// TPMA_NV bits (vtpm-wire's), with the names tpm2-tools prints.
 pub mod nv_attr {
-    pub const PPWRITE: u32 = 1 << 0;
-    pub const OWNERWRITE: u32 = 1 << 1;
-    pub const AUTHWRITE: u32 = 1 << 2;
-    pub const POLICYWRITE: u32 = 1 << 3;
-    pub const POLICY_DELETE: u32 = 1 << 10;
-    pub const WRITELOCKED: u32 = 1 << 11;
-    pub const WRITEALL: u32 = 1 << 12;
-    pub const WRITEDEFINE: u32 = 1 << 13;
-    pub const WRITE_STCLEAR: u32 = 1 << 14;
-    pub const GLOBALLOCK: u32 = 1 << 15;
-    pub const PPREAD: u32 = 1 << 16;
-    pub const OWNERREAD: u32 = 1 << 17;
-    pub const AUTHREAD: u32 = 1 << 18;
-    pub const POLICYREAD: u32 = 1 << 19;
-    pub const NO_DA: u32 = 1 << 25;
-    pub const ORDERLY: u32 = 1 << 26;
-    pub const CLEAR_STCLEAR: u32 = 1 << 27;
-    pub const READLOCKED: u32 = 1 << 28;
-    pub const WRITTEN: u32 = 1 << 29;
-    pub const PLATFORMCREATE: u32 = 1 << 30;
-    pub const READ_STCLEAR: u32 = 1 << 31;
+    pub use vtpm_wire::types::nv_attr::*;
 
     /// The names tpm2-tools uses, bit by bit.
     pub const NAMES: &[(u32, &str)] = &[
@@ -79,7 +57,7 @@ pub mod nv_attr {
             .filter(|(bit, _)| attrs & bit != 0)
             .map(|(_, n)| (*n).to_string())
             .collect();
-        let nt = (attrs >> 4) & 0xF;
+        let nt = nt(attrs);
         if nt != 0 {
             parts.push(format!("nt={nt}"));
         }
