@@ -5,7 +5,7 @@
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
-use crate::state::{HierarchyPolicy, PROOF_SIZE, SEED_SIZE};
+use crate::state::HierarchyPolicy;
 use vtpm_wire::constants::handle;
 use vtpm_wire::rc::TpmRc;
 use zeroize::Zeroize;
@@ -21,16 +21,8 @@ impl Command for ChangeEps {
     }
 
     fn action(tpm: &mut Tpm, _call: &Call, _input: (), _out: &mut Output) -> Result<(), TpmRc> {
-        let mut seed = [0u8; SEED_SIZE];
-        tpm.random(&mut seed);
-        tpm.nv.eps.zeroize();
-        tpm.nv.eps = seed;
-        seed.zeroize();
-        let mut proof = [0u8; PROOF_SIZE];
-        tpm.random(&mut proof);
-        tpm.nv.eh_proof.zeroize();
-        tpm.nv.eh_proof = proof;
-        proof.zeroize();
+        tpm.renew_secret(|t| &mut t.nv.eps);
+        tpm.renew_secret(|t| &mut t.nv.eh_proof);
         tpm.primary_cache.clear();
         tpm.v.eh_enable = true;
         tpm.nv.endorsement_auth.zeroize();

@@ -4,10 +4,9 @@
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
-use crate::state::{HierarchyPolicy, PROOF_SIZE, SEED_SIZE};
+use crate::state::HierarchyPolicy;
 use vtpm_wire::constants::handle;
 use vtpm_wire::rc::TpmRc;
-use zeroize::Zeroize;
 
 /// TPM2_ChangePPS.
 pub struct ChangePps;
@@ -20,16 +19,8 @@ impl Command for ChangePps {
     }
 
     fn action(tpm: &mut Tpm, _call: &Call, _input: (), _out: &mut Output) -> Result<(), TpmRc> {
-        let mut seed = [0u8; SEED_SIZE];
-        tpm.random(&mut seed);
-        tpm.nv.pps.zeroize();
-        tpm.nv.pps = seed;
-        seed.zeroize();
-        let mut proof = [0u8; PROOF_SIZE];
-        tpm.random(&mut proof);
-        tpm.nv.ph_proof.zeroize();
-        tpm.nv.ph_proof = proof;
-        proof.zeroize();
+        tpm.renew_secret(|t| &mut t.nv.pps);
+        tpm.renew_secret(|t| &mut t.nv.ph_proof);
         tpm.primary_cache.clear();
         tpm.v.platform_policy = HierarchyPolicy::default();
         tpm.flush_hierarchy_objects(handle::RH_PLATFORM);

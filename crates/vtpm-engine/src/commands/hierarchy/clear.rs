@@ -8,7 +8,7 @@
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
-use crate::state::{DaState, HierarchyPolicy, PROOF_SIZE, SEED_SIZE};
+use crate::state::{DaState, HierarchyPolicy};
 use vtpm_wire::constants::handle;
 use vtpm_wire::rc::TpmRc;
 use zeroize::Zeroize;
@@ -28,23 +28,9 @@ impl Command for Clear {
             return Err(TpmRc::DISABLED);
         }
         // New storage primary seed, shProof and ehProof.
-        let mut sps = [0u8; SEED_SIZE];
-        tpm.random(&mut sps);
-        tpm.nv.sps.zeroize();
-        tpm.nv.sps = sps;
-        sps.zeroize();
-        for which in [handle::RH_OWNER, handle::RH_ENDORSEMENT] {
-            let mut proof = [0u8; PROOF_SIZE];
-            tpm.random(&mut proof);
-            let slot = if which == handle::RH_OWNER {
-                &mut tpm.nv.sh_proof
-            } else {
-                &mut tpm.nv.eh_proof
-            };
-            slot.zeroize();
-            *slot = proof;
-            proof.zeroize();
-        }
+        tpm.renew_secret(|t| &mut t.nv.sps);
+        tpm.renew_secret(|t| &mut t.nv.sh_proof);
+        tpm.renew_secret(|t| &mut t.nv.eh_proof);
         tpm.primary_cache.clear();
 
         tpm.v.sh_enable = true;

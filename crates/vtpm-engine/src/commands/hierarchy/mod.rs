@@ -12,8 +12,18 @@ pub mod set_primary_policy;
 use crate::Tpm;
 use vtpm_wire::constants::handle;
 use vtpm_wire::types::nv_attr;
+use zeroize::Zeroize;
 
 impl Tpm {
+    /// Overwrites a seed or proof (`slot` picks it) with fresh random
+    /// bytes, leaving no copy behind (Clear, ChangeEPS, ChangePPS).
+    pub(crate) fn renew_secret<const N: usize>(&mut self, slot: fn(&mut Tpm) -> &mut [u8; N]) {
+        let mut fresh = [0u8; N];
+        self.random(&mut fresh);
+        *slot(self) = fresh;
+        fresh.zeroize();
+    }
+
     /// Flushes the loaded objects of `hierarchy` (the reference
     /// implementation's ObjectFlushHierarchy). Sequence objects belong to
     /// no hierarchy and stay.
