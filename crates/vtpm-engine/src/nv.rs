@@ -188,6 +188,26 @@ impl Tpm {
         Ok(())
     }
 
+    /// The target index of an NV write command (handles: authHandle,
+    /// nvIndex), once NvWriteAccessChecks passed for the authorization
+    /// the command carried.
+    pub(crate) fn nv_write_target(
+        &mut self,
+        call: &crate::dispatch::Call,
+    ) -> Result<&mut NvIndex, TpmRc> {
+        let [auth_handle, nv_index, _] = call.handles;
+        let index = self
+            .nv
+            .nv_indices
+            .get_mut(&nv_index)
+            .ok_or(TpmRc::HANDLE.with_handle(2))?;
+        Tpm::nv_write_checks(
+            index,
+            NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
+        )?;
+        Ok(index)
+    }
+
     /// May `by` write this index? (Locks are checked by the caller.)
     pub(crate) fn nv_write_allowed(index: &NvIndex, by: NvAuthBy) -> Result<(), TpmRc> {
         let needed = match by {

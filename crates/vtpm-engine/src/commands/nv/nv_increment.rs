@@ -2,7 +2,6 @@
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
-use crate::nv::NvAuthBy;
 use vtpm_wire::rc::TpmRc;
 use vtpm_wire::types::nv_attr;
 
@@ -17,17 +16,8 @@ impl Command for NvIncrement {
     }
 
     fn action(tpm: &mut Tpm, call: &Call, _in: (), _out: &mut Output) -> Result<(), TpmRc> {
-        let [auth_handle, nv_index, _] = call.handles;
         let max_counter = tpm.nv.max_counter;
-        let index = tpm
-            .nv
-            .nv_indices
-            .get_mut(&nv_index)
-            .ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_write_checks(
-            index,
-            NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
-        )?;
+        let index = tpm.nv_write_target(call)?;
         if index.nt() != nv_attr::NT_COUNTER {
             return Err(TpmRc::ATTRIBUTES.with_handle(2));
         }

@@ -2,7 +2,6 @@
 
 use crate::Tpm;
 use crate::dispatch::{Call, Command, Output, Params};
-use crate::nv::NvAuthBy;
 use vtpm_wire::rc::TpmRc;
 use vtpm_wire::types::{MaxNvBuffer, nv_attr};
 
@@ -31,16 +30,7 @@ impl Command for NvWrite {
         input: NvWriteIn,
         _out: &mut Output,
     ) -> Result<(), TpmRc> {
-        let [auth_handle, nv_index, _] = call.handles;
-        let index = tpm
-            .nv
-            .nv_indices
-            .get_mut(&nv_index)
-            .ok_or(TpmRc::HANDLE.with_handle(2))?;
-        Tpm::nv_write_checks(
-            index,
-            NvAuthBy::from_handle(auth_handle, call.policy_auth[0]),
-        )?;
+        let index = tpm.nv_write_target(call)?;
         // Counter, bits and extend indices have commands of their own
         // (PIN indices are written with TPM2_NV_Write).
         if matches!(
