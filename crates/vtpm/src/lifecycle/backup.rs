@@ -134,13 +134,7 @@ fn write_new_atomic(path: &Path, data: &[u8], tag: &str) -> Result<()> {
             .with_context(|| format!("writing {}", tmp.display()))?;
         drop(f);
         std::fs::hard_link(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))
+        super::sync_parent_dir(path)
     })();
     let _ = std::fs::remove_file(&tmp);
     result

@@ -135,13 +135,7 @@ pub fn replace(path: &Path, key: MasterKey, kind: EkKind, cert_path: &Path) -> R
         tpm.power_off();
         drop(tpm);
         std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
+        super::sync_parent_dir(path)?;
         Ok(format!(
             "stored the {} EK certificate from {} ({} bytes) at NV {index:#010x} of {}",
             kind.name(),

@@ -19,6 +19,18 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use vtpm_store::{KeyProvider, MasterKey};
 
+/// fsyncs the directory holding `path`, so that a rename or link into it
+/// is durable (the last step of write-temp → fsync → rename → fsync(dir)).
+pub(crate) fn sync_parent_dir(path: &std::path::Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
+}
+
 /// `vtpm ca …`.
 #[derive(Debug, Args)]
 pub struct CaArgs {

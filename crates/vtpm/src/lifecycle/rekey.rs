@@ -33,13 +33,7 @@ pub fn rekey(path: &Path, old: MasterKey, new: MasterKey) -> Result<String> {
         new_store.write(&image)?;
         drop(new_store);
         std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
+        super::sync_parent_dir(path)?;
         Ok(())
     })();
     let _ = std::fs::remove_file(&tmp_lock);
