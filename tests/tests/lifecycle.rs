@@ -321,6 +321,134 @@ fn create_issues_ek_certificates_openssl_and_tpm2_tools_agree() {
     );
 }
 
+/// PolicyB with SHA-384 (EK Credential Profile B.4): PolicyOR of PolicyA =
+/// PolicySecret(TPM_RH_ENDORSEMENT), computed here from the Part 3
+/// formulas, and PolicyC = PolicyAuthorizeNV(0x01C07F02) as the profile
+/// publishes it.
+fn policy_b_sha384() -> Vec<u8> {
+    use sha2::{Digest, Sha384};
+    let mut a = Sha384::new();
+    a.update([0u8; 48]);
+    a.update(0x151u32.to_be_bytes());
+    a.update(0x4000_000Bu32.to_be_bytes());
+    let a = Sha384::digest(a.finalize());
+    let c = "d6032ce61f2fb3c240eb3cf6a33237ef2b6a16f4293c22b455e261cffd217ad5\
+             b4947c2d73e63005eed2dc2b3593d165";
+    let c: Vec<u8> = (0..c.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&c[i..i + 2], 16).unwrap())
+        .collect();
+    let mut b = Sha384::new();
+    b.update([0u8; 48]);
+    b.update(0x171u32.to_be_bytes());
+    b.update(a);
+    b.update(&c);
+    b.finalize().to_vec()
+}
+
+#[test]
+fn create_ecc_p384_high_range_ek() {
+    require_tpm2_tools();
+    let s = Setup::new("life-p384");
+    s.ca_init();
+    let out = s.create(&[
+        "--ek",
+        "ecc-p384",
+        "--ca",
+        &s.ca().display().to_string(),
+        "--persist-ek",
+    ]);
+    assert!(
+        out.contains("EK ecc-p384, certificate") && out.contains("at NV 0x01c00016"),
+        "{out}"
+    );
+    assert!(out.contains("persistent at 0x81010016"), "{out}");
+    assert!(!out.contains("rsa2048"), "{out}");
+
+    let server = s.serve();
+    let ca_pem = s.ca().join("ca.pem").display().to_string();
+    let (der, pem) = (s.p("ek-p384.der"), s.p("ek-p384.pem"));
+    read_cert(&server, "0x1c00016", "o", &der, &pem);
+    tool_ok("openssl", ["verify", "-CAfile", &ca_pem, &pem]);
+    let text = x509_text(&pem);
+    assert!(text.contains("ASN1 OID: secp384r1"), "{text}");
+    assert_eq!(line_after(&text, "X509v3 Key Usage"), "Key Agreement");
+    assert_eq!(line_after(&text, "X509v3 Basic Constraints"), "CA:FALSE");
+    assert_eq!(
+        line_after(&text, "X509v3 Extended Key Usage"),
+        "2.23.133.8.1"
+    );
+    // Template H-3 spelled out through tpm2-tools' own options: the key
+    // the tool gets from the endorsement seed is the certificate's.
+    let policy = s.dir.write("policy-b-sha384", &policy_b_sha384());
+    let ekpub = s.p("createprimary-p384.pem");
+    let ctx = s.p("createprimary-p384.ctx");
+    let yaml = server.ok(
+        "tpm2_createprimary",
+        [
+            "-C",
+            "e",
+            "-g",
+            "sha384",
+            "-G",
+            "ecc384:null:aes256cfb",
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|adminwithpolicy|restricted|decrypt",
+            "-L",
+            &policy.display().to_string(),
+            "-c",
+            &ctx,
+            "-f",
+            "pem",
+            "-o",
+            &ekpub,
+        ],
+    );
+    assert!(yaml.contains("raw: 0x300f2"), "{yaml}");
+    assert_eq!(
+        cert_pubkey(&pem),
+        std::fs::read_to_string(&ekpub).unwrap(),
+        "the certificate's key is not the H-3 EK"
+    );
+    server.ok("tpm2_flushcontext", ["-t"]);
+    let p = s.p("persistent-p384.pem");
+    server.ok(
+        "tpm2_readpublic",
+        ["-c", "0x81010016", "-f", "pem", "-o", &p],
+    );
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), cert_pubkey(&pem));
+    drop(server);
+    // inspect: the P-384 EK with its certificate; export gives its key.
+    let report = vtpm_ok([
+        "inspect",
+        "--state",
+        &s.state().display().to_string(),
+        "--key-file",
+        &s.key().display().to_string(),
+    ]);
+    let section = report.split("ek ecc-p384:").nth(1).unwrap();
+    assert!(section.contains("certificate: NV 0x01c00016"), "{report}");
+    assert!(section.contains("key-matches-ek: true"), "{report}");
+    let exported = s.p("exported-p384.pem");
+    vtpm_ok([
+        "cert",
+        "export",
+        "--state",
+        &s.state().display().to_string(),
+        "--key-file",
+        &s.key().display().to_string(),
+        "--ek",
+        "ecc-p384",
+        "--pubkey",
+        "--out",
+        &exported,
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&exported).unwrap(),
+        cert_pubkey(&pem)
+    );
+}
+
 /// Python: HKDF-Expand(PRK = key, info = "vtpm state key id v1")[:16].
 fn key_id_python(key: &Path) -> String {
     tool_ok(

@@ -70,7 +70,7 @@ pub fn replace(
         );
     }
     // EKs: those with a certificate; without any, RSA-2048 and P-256.
-    let mut eks: Vec<EkKind> = [EkKind::Rsa2048, EkKind::EccP256]
+    let mut eks: Vec<EkKind> = EkKind::ALL
         .into_iter()
         .filter(|k| {
             report
@@ -97,7 +97,9 @@ pub fn replace(
         },
         ca_key,
         vm_id: None,
-        persist_ek: report.persistent.contains(&create::EK_HANDLE),
+        persist_ek: EkKind::ALL
+            .iter()
+            .any(|k| report.persistent.contains(&k.persistent_handle())),
         persist_srk: report.persistent.contains(&create::SRK_HANDLE),
         cert_days: 7300,
     };

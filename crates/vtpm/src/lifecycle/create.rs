@@ -20,8 +20,6 @@ pub const EK_CERT_ATTRS: u32 = nv_attr::PLATFORMCREATE
     | nv_attr::AUTHREAD
     | nv_attr::NO_DA;
 
-/// The persistent handle of the first EK (TCG provisioning guidance).
-pub const EK_HANDLE: u32 = 0x8101_0001;
 /// The persistent handle of the SRK.
 pub const SRK_HANDLE: u32 = 0x8100_0001;
 
@@ -146,7 +144,7 @@ fn manufacture(
     if let Some(vm) = &config.vm_id {
         lines.push(format!("VM {vm}"));
     }
-    for (i, &kind) in config.eks.iter().enumerate() {
+    for &kind in &config.eks {
         let (handle, public) = tpmcmd::create_primary(&mut tpm, RH_ENDORSEMENT, &kind.template())
             .with_context(|| format!("creating the {} EK", kind.name()))?;
         let spki = ek::ek_spki(kind, &tpmcmd::key_bytes(&public)?)?;
@@ -165,7 +163,7 @@ fn manufacture(
             ));
         }
         if config.persist_ek {
-            let persistent = EK_HANDLE + u32::try_from(i).unwrap_or(0);
+            let persistent = kind.persistent_handle();
             tpmcmd::evict_control(&mut tpm, handle, persistent)?;
             line.push_str(&format!(", persistent at {persistent:#010x}"));
         }

@@ -35,6 +35,16 @@ const POLICY_A_SHA256: [u8; 32] = [
     0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52, 0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa,
 ];
 
+/// PolicyB with SHA-384, the high-range EK policy (EK Credential Profile
+/// B.4): PolicyOR(PolicyA = PolicySecret(TPM_RH_ENDORSEMENT), PolicyC =
+/// PolicyAuthorizeNV(0x01C07F02)), both with SHA-384. A unit test below
+/// recomputes it from PolicyA (Part 3 formulas) and the profile's PolicyC.
+const POLICY_B_SHA384: [u8; 48] = [
+    0xb2, 0x6e, 0x7d, 0x28, 0xd1, 0x1a, 0x50, 0xbc, 0x53, 0xd8, 0x82, 0xbc, 0xf5, 0xfd, 0x3a, 0x1a,
+    0x07, 0x41, 0x48, 0xbb, 0x35, 0xd3, 0xb4, 0xe4, 0xcb, 0x1c, 0x0a, 0xd9, 0xbd, 0xe4, 0x19, 0xca,
+    0xcb, 0x47, 0xba, 0x09, 0x69, 0x96, 0x46, 0x15, 0x0f, 0x9f, 0xc0, 0x00, 0xf3, 0xf8, 0x0e, 0x12,
+];
+
 /// An EK kind vtpm creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EkKind {
@@ -42,38 +52,72 @@ pub enum EkKind {
     Rsa2048,
     /// ECC NIST P-256, template L-2, certificate at NV 0x01C0000A.
     EccP256,
+    /// ECC NIST P-384, template H-3, certificate at NV 0x01C00016.
+    EccP384,
 }
 
 impl EkKind {
+    /// Every kind, in the order `inspect` reports them.
+    pub const ALL: [EkKind; 3] = [EkKind::Rsa2048, EkKind::EccP256, EkKind::EccP384];
+
     pub fn name(self) -> &'static str {
         match self {
             EkKind::Rsa2048 => "rsa2048",
             EkKind::EccP256 => "ecc-p256",
+            EkKind::EccP384 => "ecc-p384",
         }
     }
 
-    /// The NV index of its certificate.
+    /// The NV index of its certificate (EK Credential Profile §2.2.1.4
+    /// low range, §2.2.1.5 high range).
     pub fn cert_index(self) -> u32 {
         match self {
             EkKind::Rsa2048 => 0x01C0_0002,
             EkKind::EccP256 => 0x01C0_000A,
+            EkKind::EccP384 => 0x01C0_0016,
         }
     }
 
-    /// The marshalled TPMT_PUBLIC template (EK Credential Profile
-    /// templates L-1 and L-2; tpm2_createek uses the same).
+    /// Its persistent handle with `--persist-ek`: 0x81010001 (RSA) and
+    /// 0x81010002 (P-256) as the TCG provisioning guidance reserves them;
+    /// 0x81010016 for P-384, where swtpm_setup puts its P-384 EK.
+    pub fn persistent_handle(self) -> u32 {
+        match self {
+            EkKind::Rsa2048 => 0x8101_0001,
+            EkKind::EccP256 => 0x8101_0002,
+            EkKind::EccP384 => 0x8101_0016,
+        }
+    }
+
+    /// The marshalled TPMT_PUBLIC template: EK Credential Profile
+    /// templates L-1 and L-2 (tpm2_createek uses the same) and H-3.
     pub fn template(self) -> Vec<u8> {
         let mut t = Vec::new();
-        let (alg, name_alg, attrs) = match self {
-            EkKind::Rsa2048 => (0x0001u16, 0x000Bu16, 0x0003_00B2u32),
-            EkKind::EccP256 => (0x0023, 0x000B, 0x0003_00B2),
-        };
-        t.extend_from_slice(&alg.to_be_bytes());
-        t.extend_from_slice(&name_alg.to_be_bytes());
-        t.extend_from_slice(&attrs.to_be_bytes());
-        t.extend_from_slice(&tpmcmd::tpm2b(&POLICY_A_SHA256));
-        // AES-128-CFB, scheme NULL.
-        t.extend_from_slice(&[0x00, 0x06, 0x00, 0x80, 0x00, 0x43, 0x00, 0x10]);
+        match self {
+            EkKind::Rsa2048 | EkKind::EccP256 => {
+                let alg: u16 = if self == EkKind::Rsa2048 {
+                    0x0001
+                } else {
+                    0x0023
+                };
+                t.extend_from_slice(&alg.to_be_bytes());
+                // nameAlg SHA-256; fixedTPM|fixedParent|sensitiveDataOrigin|
+                // adminWithPolicy|restricted|decrypt.
+                t.extend_from_slice(&0x000Bu16.to_be_bytes());
+                t.extend_from_slice(&0x0003_00B2u32.to_be_bytes());
+                t.extend_from_slice(&tpmcmd::tpm2b(&POLICY_A_SHA256));
+                // AES-128-CFB, scheme NULL.
+                t.extend_from_slice(&[0x00, 0x06, 0x00, 0x80, 0x00, 0x43, 0x00, 0x10]);
+            }
+            EkKind::EccP384 => {
+                // ECC, nameAlg SHA-384; as L-2 plus userWithAuth.
+                t.extend_from_slice(&[0x00, 0x23, 0x00, 0x0C]);
+                t.extend_from_slice(&0x0003_00F2u32.to_be_bytes());
+                t.extend_from_slice(&tpmcmd::tpm2b(&POLICY_B_SHA384));
+                // AES-256-CFB, scheme NULL.
+                t.extend_from_slice(&[0x00, 0x06, 0x01, 0x00, 0x00, 0x43, 0x00, 0x10]);
+            }
+        }
         match self {
             EkKind::Rsa2048 => {
                 t.extend_from_slice(&[0x08, 0x00, 0, 0, 0, 0]);
@@ -84,6 +128,10 @@ impl EkKind {
                 t.extend_from_slice(&[0x00, 0x03, 0x00, 0x10]);
                 t.extend_from_slice(&tpmcmd::tpm2b(&[0; 32]));
                 t.extend_from_slice(&tpmcmd::tpm2b(&[0; 32]));
+            }
+            EkKind::EccP384 => {
+                // curve P-384, KDF NULL; the high range has an empty unique.
+                t.extend_from_slice(&[0x00, 0x04, 0x00, 0x10, 0, 0, 0, 0]);
             }
         }
         t
@@ -103,6 +151,12 @@ pub fn ek_spki(kind: EkKind, key: &KeyBytes) -> Result<SubjectPublicKeyInfoOwned
             let sec1 = [&[0x04u8][..], x, y].concat();
             let pk = p256::PublicKey::from_sec1_bytes(&sec1)
                 .map_err(|_| anyhow::anyhow!("the EK's P-256 point is invalid"))?;
+            SubjectPublicKeyInfoOwned::from_key(&pk)?
+        }
+        (EkKind::EccP384, KeyBytes::Ecc(x, y)) => {
+            let sec1 = [&[0x04u8][..], x, y].concat();
+            let pk = p384::PublicKey::from_sec1_bytes(&sec1)
+                .map_err(|_| anyhow::anyhow!("the EK's P-384 point is invalid"))?;
             SubjectPublicKeyInfoOwned::from_key(&pk)?
         }
         _ => bail!("the EK's key type does not match its template"),
@@ -195,7 +249,7 @@ pub fn issue(
     let ca_spki = ca.key.spki()?;
     let usage = match kind {
         EkKind::Rsa2048 => KeyUsages::KeyEncipherment,
-        EkKind::EccP256 => KeyUsages::KeyAgreement,
+        EkKind::EccP256 | EkKind::EccP384 => KeyUsages::KeyAgreement,
     };
     let extensions = vec![
         extension(
@@ -273,6 +327,47 @@ mod tests {
                 "00".repeat(32)
             )
         );
+    }
+
+    #[test]
+    fn high_range_p384_template() {
+        assert_eq!(
+            hex(&EkKind::EccP384.template()),
+            format!(
+                "0023000c000300f20030{}00060100004300100004001000000000",
+                hex(&POLICY_B_SHA384)
+            )
+        );
+    }
+
+    /// PolicyB(SHA-384) = PolicyOR(PolicyA, PolicyC): PolicyA from the
+    /// Part 3 formulas of TPM2_PolicySecret, PolicyC (PolicyAuthorizeNV of
+    /// the EK policy index 0x01C07F02) as the profile publishes it.
+    #[test]
+    fn policy_b_sha384_is_the_profile_formula() {
+        use sha2::{Digest, Sha384};
+        let mut a = Sha384::new();
+        a.update([0u8; 48]);
+        a.update(0x0000_0151u32.to_be_bytes()); // TPM_CC_PolicySecret
+        a.update(0x4000_000Bu32.to_be_bytes()); // Name of TPM_RH_ENDORSEMENT
+        let a = Sha384::digest(a.finalize()); // ‖ empty policyRef
+        assert_eq!(
+            hex(&a),
+            "8bbf2266537c171cb56e403c4dc1d4b64f432611dc386e6f532050c3278c930e\
+             143e8bb1133824ccb431053871c6db53"
+        );
+        let c = "d6032ce61f2fb3c240eb3cf6a33237ef2b6a16f4293c22b455e261cffd217ad5\
+                 b4947c2d73e63005eed2dc2b3593d165";
+        let c: Vec<u8> = (0..c.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&c[i..i + 2], 16).unwrap())
+            .collect();
+        let mut b = Sha384::new();
+        b.update([0u8; 48]);
+        b.update(0x0000_0171u32.to_be_bytes()); // TPM_CC_PolicyOR
+        b.update(a);
+        b.update(&c);
+        assert_eq!(b.finalize().as_slice(), &POLICY_B_SHA384);
     }
 
     #[test]

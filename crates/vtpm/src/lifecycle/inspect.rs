@@ -188,7 +188,7 @@ fn collect(
         });
     }
     let mut eks = Vec::new();
-    for kind in [EkKind::Rsa2048, EkKind::EccP256] {
+    for kind in EkKind::ALL {
         let index = kind.cert_index();
         let cert_nv = nv.iter().find(|n| n.index == index);
         let (handle, public) = tpmcmd::create_primary(tpm, RH_ENDORSEMENT, &kind.template())?;

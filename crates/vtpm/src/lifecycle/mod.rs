@@ -152,7 +152,7 @@ pub struct CreateArgs {
     pub state: KeyedState,
 
     /// Endorsement keys to create, comma-separated (TCG EK Credential
-    /// Profile templates: rsa2048 = L-1, ecc-p256 = L-2).
+    /// Profile templates: rsa2048 = L-1, ecc-p256 = L-2, ecc-p384 = H-3).
     #[arg(
         long,
         value_enum,
@@ -168,8 +168,8 @@ pub struct CreateArgs {
 
     /// Issue EK certificates with the CA in this directory (`vtpm ca
     /// init`) and store them in the NV indices of the EK Credential
-    /// Profile (RSA 0x01C00002, P-256 0x01C0000A), readable with owner
-    /// authorization or the index's empty auth.
+    /// Profile (RSA 0x01C00002, P-256 0x01C0000A, P-384 0x01C00016),
+    /// readable with owner authorization or the index's empty auth.
     #[arg(long, value_name = "DIR")]
     pub ca: Option<PathBuf>,
 
@@ -184,8 +184,9 @@ pub struct CreateArgs {
     #[arg(long, value_name = "UUID")]
     pub vm_id: Option<String>,
 
-    /// Make the EKs persistent: the first at 0x81010001, the next at
-    /// 0x81010002.
+    /// Make the EKs persistent: RSA-2048 at 0x81010001, P-256 at
+    /// 0x81010002 (TCG provisioning guidance), P-384 at 0x81010016 (where
+    /// swtpm_setup puts its P-384 EK).
     #[arg(long)]
     pub persist_ek: bool,
 
