@@ -5,19 +5,9 @@
 # drives (virtio_tpm, tpm_crb, tpm_tis). BENCH_N / BENCH_WARMUP from
 # /etc/vtpm-test.env (defaults 2000 / 200).
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 echo "driver: $(basename "$(readlink /sys/class/tpm/tpm0/device/driver)")"
 
 for dev in /dev/tpmrm0 /dev/tpm0; do

@@ -7,20 +7,10 @@
 #   scripts/guest/boot --vhost-user SOCK --steps scripts/guest/steps/dead-backend.sh \
 #       --append virtio_tpm.timeout_ms=3000
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 now() { cut -d' ' -f1 /proc/uptime; }
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "the TPM answers while the backend is alive"
 tpm2_getrandom 8 --hex

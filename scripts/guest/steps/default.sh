@@ -5,24 +5,12 @@
 # Every boot checks that PCR 16 starts at zero, so in the reboot test the
 # second boot proves that the platform reset reached the TPM.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 pcr16() {
 	tpm2_pcrread sha256:16 | sed -n 's/^ *16 *: *0x//p' | tr 'A-F' 'a-f'
 }
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 ls -l /dev/tpm0 /dev/tpmrm0
 for f in /sys/class/tpm/tpm0/tpm_version_major /sys/class/tpm/tpm0/device/driver; do
 	[ -e "$f" ] && echo "$f: $(cat "$f" 2>/dev/null || readlink "$f")"

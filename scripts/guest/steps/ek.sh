@@ -9,23 +9,11 @@
 #   VTPM-EK: <kind> <SHA-256 of the SubjectPublicKeyInfo DER>
 # so that the host can compare identities across clones.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 [ -f /etc/vtpm-ca.pem ] || fail "no /etc/vtpm-ca.pem"
 [ -n "$EK_POLICY_B384" ] || fail "no EK_POLICY_B384 in /etc/vtpm-test.env"
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 # spki_sha256 PEM: SHA-256 of the DER SubjectPublicKeyInfo of a public key.
 spki_sha256() {

@@ -15,20 +15,14 @@
 # this script's exit status. Used by scripts/guest/qemu-tests:
 #   scripts/guest/qemu-tests --only ovmf
 
-step() { echo "VTPM-STEP: $*"; }
+. /usr/lib/vtpm/steps-lib.sh
 fail() {
 	echo "VTPM-EVENTLOG: FAIL $*"
 	echo "VTPM-STEP-FAIL: $*"
 	exit 1
 }
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 echo "driver: $(readlink /sys/class/tpm/tpm0/device/driver 2>/dev/null)"
 [ -d /sys/firmware/efi ] || fail "not booted through UEFI (no /sys/firmware/efi)"
 echo "booted through UEFI"

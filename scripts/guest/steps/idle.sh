@@ -2,11 +2,7 @@
 # idle without errors, and unloads. Boot with no TPM attached:
 #   scripts/guest/boot --no-tpm --steps scripts/guest/steps/idle.sh
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 
 step "virtio_tpm is loaded"
 grep '^virtio_tpm ' /proc/modules || fail "virtio_tpm not in /proc/modules"

@@ -5,21 +5,11 @@
 # timeout (boot with virtio_tpm.timeout_ms=3000), and the guest must get to
 # its result marker and power off: nothing may hang.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 now() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "the TPM answers while the backend is alive"
 tpm2_getrandom 8 --hex || fail "getrandom failed before the kill"

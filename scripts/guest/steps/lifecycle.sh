@@ -2,18 +2,9 @@
 # TPM is attached (the driver's remove path), checking the TPM works after
 # each step. Boot with a virtio TPM (--vhost-user).
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 wait_tpm() {
-	i=0
-	while [ ! -c /dev/tpmrm0 ]; do
-		i=$((i + 1))
-		[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-		sleep 0.1
-	done
+	wait_tpmrm0
 	r=$(tpm2_getrandom 8 --hex) || fail "getrandom failed"
 	echo "getrandom: $r"
 }

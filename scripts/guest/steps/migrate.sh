@@ -23,11 +23,7 @@
 # the old value, plus GetRandom and a self test.
 
 # shellcheck disable=SC2086,SC3045  # word-split "r s c" on purpose; busybox sh has read -t
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 IDX=0x1500020
 OWNER_AUTH=vtpm-migration-owner
 hexof() { xxd -p | tr -d '\n'; }
@@ -60,13 +56,7 @@ seq_update() {
 	raw "8002$(printf %08x $((29 + ${#2})))0000015c${1}00000009${pw_session}$(printf %04x ${#2})$d" >/dev/null
 }
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 echo "driver: $(readlink /sys/class/tpm/tpm0/device/driver)"
 
 step "before migration: extend PCR 16"

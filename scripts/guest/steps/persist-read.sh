@@ -2,24 +2,12 @@
 # steps/persist-write.sh): a new backend process on the same state file; the
 # NV index defined and written in boot 1 must be there with the same data.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 # shellcheck disable=SC2059  # the format is \xNN escapes only
 printf "$(printf '%s' "$NV_DATA" | sed 's/../\\x&/g')" >/tmp/nv-data
 [ "$(wc -c </tmp/nv-data)" -eq 32 ] || fail "NV_DATA is not 32 bytes"
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "tpm2_getcap handles-nv-index"
 tpm2_getcap handles-nv-index | tee /tmp/nv-list

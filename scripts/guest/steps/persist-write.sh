@@ -4,24 +4,12 @@
 # boot 2 (steps/persist-read.sh) reads the index back. Data and index come
 # from /etc/vtpm-test.env (NV_INDEX, NV_DATA: hex, written on the host).
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 # shellcheck disable=SC2059  # the format is \xNN escapes only
 printf "$(printf '%s' "$NV_DATA" | sed 's/../\\x&/g')" >/tmp/nv-data
 [ "$(wc -c </tmp/nv-data)" -eq 32 ] || fail "NV_DATA is not 32 bytes"
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "the index is not defined yet (fresh state file)"
 tpm2_getcap handles-nv-index | tee /tmp/nv-before

@@ -5,22 +5,10 @@
 # chose), not with a password (no userWithAuth), and no more once PCR 7 has
 # been extended.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 [ -n "$SEAL_HANDLE" ] || fail "no SEAL_HANDLE in /etc/vtpm-test.env"
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "tpm2_getcap handles-persistent"
 tpm2_getcap handles-persistent | tee /tmp/persistent

@@ -6,24 +6,12 @@
 # powers off. The host restarts the backend on the same state file and boot 2
 # (steps/seal-read.sh) unseals through a policy session.
 
-step() { echo "VTPM-STEP: $*"; }
-fail() {
-	echo "VTPM-STEP-FAIL: $*"
-	echo "(kernel TPM messages:)"
-	dmesg | grep -iE 'tpm' | tail -n 8
-	exit 1
-}
+. /usr/lib/vtpm/steps-lib.sh
 [ -n "$SEAL_SECRET" ] || fail "no SEAL_SECRET in /etc/vtpm-test.env"
 [ -n "$SEAL_HANDLE" ] || fail "no SEAL_HANDLE in /etc/vtpm-test.env"
 printf '%s' "$SEAL_SECRET" >/tmp/secret
 
-step "wait for /dev/tpmrm0"
-i=0
-while [ ! -c /dev/tpmrm0 ]; do
-	i=$((i + 1))
-	[ "$i" -le 150 ] || fail "no /dev/tpmrm0 after 15 s"
-	sleep 0.1
-done
+wait_tpmrm0
 
 step "$SEAL_HANDLE is not used yet (fresh state file)"
 tpm2_getcap handles-persistent | tee /tmp/persistent-before
