@@ -5,63 +5,16 @@
 //! audit session from Part 1 and Part 3 §18.5.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use sha2::{Digest as _, Sha256};
-use vtpm_engine::{MemoryPlatform, Tpm};
+use vtpm_engine::Tpm;
 
-const SESSIONS: u16 = 0x8002;
-const NO_SESSIONS: u16 = 0x8001;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_ENDORSEMENT: u32 = 0x4000_000B;
-const CC_GET_RANDOM: u32 = 0x17B;
-const CC_START_AUTH_SESSION: u32 = 0x176;
-const CC_GET_SESSION_AUDIT_DIGEST: u32 = 0x14D;
-const CC_STARTUP: u32 = 0x144;
+mod common;
+use common::*;
+
+/// TPMA_SESSION bits (Part 2 §8.4).
 const CONTINUE: u8 = 0x01;
 const AUDIT_EXCLUSIVE: u8 = 0x02;
 const AUDIT_RESET: u8 = 0x04;
 const AUDIT: u8 = 0x80;
-const RC_ATTRIBUTES: u32 = 0x082;
-const RC_EXCLUSIVE: u32 = 0x121;
-const RC_S: u32 = 0x800;
-
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().to_vec()
-}
-
-/// HMAC-SHA-256 (RFC 2104) over sha2, with a key of at most 64 bytes.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.resize(64, 0);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let mut inner: Vec<&[u8]> = vec![&ipad];
-    inner.extend_from_slice(parts);
-    let inner = sha256(&inner);
-    sha256(&[&opad, &inner])
-}
-
-fn frame(tag: u16, code: u32, body: &[u8]) -> Vec<u8> {
-    let mut cmd = tag.to_be_bytes().to_vec();
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn rc(rsp: &[u8]) -> u32 {
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
-fn tpm2b(b: &[u8]) -> Vec<u8> {
-    let mut v = (b.len() as u16).to_be_bytes().to_vec();
-    v.extend(b);
-    v
-}
 
 /// An unbound, unsalted SHA-256 HMAC session and its nonceTPM.
 struct Session {
@@ -69,28 +22,9 @@ struct Session {
     nonce_tpm: Vec<u8>,
 }
 
-fn started() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    let r = t.execute(0, &frame(NO_SESSIONS, CC_STARTUP, &[0, 0]));
-    assert_eq!(rc(&r), 0);
-    t
-}
-
 fn start_session(t: &mut Tpm) -> Session {
-    let mut body = RH_NULL.to_be_bytes().to_vec();
-    body.extend(RH_NULL.to_be_bytes());
-    body.extend(tpm2b(&[7; 16]));
-    body.extend(0u16.to_be_bytes()); // encryptedSalt
-    body.push(0x00); // TPM_SE_HMAC
-    body.extend(0x0010u16.to_be_bytes()); // symmetric NULL
-    body.extend(0x000Bu16.to_be_bytes()); // SHA-256
-    let r = t.execute(0, &frame(NO_SESSIONS, CC_START_AUTH_SESSION, &body));
-    assert_eq!(rc(&r), 0);
-    Session {
-        handle: u32::from_be_bytes(r[10..14].try_into().unwrap()),
-        nonce_tpm: r[16..48].to_vec(),
-    }
+    let (handle, nonce_tpm) = start_auth_session(t, 0x00);
+    Session { handle, nonce_tpm }
 }
 
 /// TPM2_GetRandom(n) with `s` in the authorization area (attributes
@@ -98,19 +32,16 @@ fn start_session(t: &mut Tpm) -> Session {
 /// response attributes).
 fn get_random(t: &mut Tpm, s: &mut Session, n: u16, attrs: u8) -> (u32, Vec<u8>, u8) {
     let params = n.to_be_bytes();
-    let cp_hash = sha256(&[&CC_GET_RANDOM.to_be_bytes(), &params]);
+    let cp_hash = sha256(&[&cc::GET_RANDOM.to_be_bytes(), &params]);
     let nonce_caller = [9u8; 16];
     let hmac = hmac_sha256(&[], &[&cp_hash, &nonce_caller, &s.nonce_tpm, &[attrs]]);
-    let mut area = s.handle.to_be_bytes().to_vec();
-    area.extend(tpm2b(&nonce_caller));
-    area.push(attrs);
-    area.extend(tpm2b(&hmac));
+    let area = auth(s.handle, &nonce_caller, attrs, &hmac);
     let mut body = (area.len() as u32).to_be_bytes().to_vec();
     body.extend(area);
     body.extend(params);
-    let r = t.execute(0, &frame(SESSIONS, CC_GET_RANDOM, &body));
-    if rc(&r) != 0 {
-        return (rc(&r), Vec::new(), 0);
+    let r = t.execute(0, &frame(SESSIONS, cc::GET_RANDOM, &body));
+    if rc_of(&r) != 0 {
+        return (rc_of(&r), Vec::new(), 0);
     }
     let psize = u32::from_be_bytes(r[10..14].try_into().unwrap()) as usize;
     let p = &r[14..14 + psize];
@@ -121,7 +52,7 @@ fn get_random(t: &mut Tpm, s: &mut Session, n: u16, attrs: u8) -> (u32, Vec<u8>,
     a = &a[2 + nlen..];
     let rsp_attrs = a[0];
     // The response HMAC covers the response attributes.
-    let rp_hash = sha256(&[&0u32.to_be_bytes(), &CC_GET_RANDOM.to_be_bytes(), p]);
+    let rp_hash = sha256(&[&0u32.to_be_bytes(), &cc::GET_RANDOM.to_be_bytes(), p]);
     let expected = hmac_sha256(&[], &[&rp_hash, &s.nonce_tpm, &nonce_caller, &[rsp_attrs]]);
     assert_eq!(&a[3..], &expected[..], "response HMAC");
     (0, bytes, rsp_attrs)
@@ -129,10 +60,10 @@ fn get_random(t: &mut Tpm, s: &mut Session, n: u16, attrs: u8) -> (u32, Vec<u8>,
 
 /// The digest one audited TPM2_GetRandom adds.
 fn extend(digest: &[u8], n: u16, bytes: &[u8]) -> Vec<u8> {
-    let cp_hash = sha256(&[&CC_GET_RANDOM.to_be_bytes(), &n.to_be_bytes()]);
+    let cp_hash = sha256(&[&cc::GET_RANDOM.to_be_bytes(), &n.to_be_bytes()]);
     let rp_hash = sha256(&[
         &0u32.to_be_bytes(),
-        &CC_GET_RANDOM.to_be_bytes(),
+        &cc::GET_RANDOM.to_be_bytes(),
         &tpm2b(bytes),
     ]);
     sha256(&[digest, &cp_hash, &rp_hash])
@@ -146,41 +77,20 @@ fn session_audit_digest(t: &mut Tpm, session: u32) -> (u8, Vec<u8>) {
     body.extend(session.to_be_bytes());
     // Two password sessions: privacyAdminHandle and signHandle (both
     // USER; TPM_RH_NULL's authValue is empty).
-    let mut area = Vec::new();
-    for _ in 0..2 {
-        area.extend(RS_PW.to_be_bytes());
-        area.extend(0u16.to_be_bytes());
-        area.push(CONTINUE);
-        area.extend(0u16.to_be_bytes());
-    }
-    body.extend((area.len() as u32).to_be_bytes());
-    body.extend(area);
+    body.extend(pw_area(2));
     body.extend(tpm2b(&[0xAA, 0xBB])); // qualifyingData
     body.extend(0x0010u16.to_be_bytes()); // inScheme TPM_ALG_NULL
-    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
-    assert_eq!(rc(&r), 0, "rc 0x{:x}", rc(&r));
-    let attest_len = u16::from_be_bytes([r[14], r[15]]) as usize;
-    let a = &r[16..16 + attest_len];
-    assert_eq!(
-        &a[..4],
-        &0xff54_4347u32.to_be_bytes(),
-        "TPM_GENERATED_VALUE"
-    );
-    assert_eq!(
-        &a[4..6],
-        &0x8016u16.to_be_bytes(),
-        "TPM_ST_ATTEST_SESSION_AUDIT"
-    );
-    let mut c = &a[6..];
-    let signer = u16::from_be_bytes([c[0], c[1]]) as usize;
-    c = &c[2 + signer..];
-    let extra = u16::from_be_bytes([c[0], c[1]]) as usize;
-    assert_eq!(&c[2..2 + extra], &[0xAA, 0xBB], "extraData");
-    c = &c[2 + extra + 17 + 8..];
-    let exclusive = c[0];
-    let n = u16::from_be_bytes([c[1], c[2]]) as usize;
-    assert_eq!(c.len(), 3 + n);
-    (exclusive, c[3..].to_vec())
+    let r = t.execute(0, &frame(SESSIONS, cc::GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc_of(&r), 0, "rc 0x{:x}", rc_of(&r));
+    let out = params(&r, 0);
+    let (ty, _, extra, body) = attest_fields(Cursor(&out).b());
+    assert_eq!(ty, 0x8016, "TPM_ST_ATTEST_SESSION_AUDIT");
+    assert_eq!(extra, [0xAA, 0xBB], "extraData");
+    let mut c = Cursor(&body);
+    let exclusive = c.take(1)[0];
+    let digest = c.b().to_vec();
+    assert!(c.0.is_empty());
+    (exclusive, digest)
 }
 
 #[test]
@@ -208,7 +118,7 @@ fn audit_session_digest_and_exclusivity() {
 
     // No longer exclusive: auditExclusive is refused, the digest unchanged.
     let (r, _, _) = get_random(&mut t, &mut s, 4, CONTINUE | AUDIT | AUDIT_EXCLUSIVE);
-    assert_eq!(r, RC_EXCLUSIVE);
+    assert_eq!(r, rc::EXCLUSIVE);
     // Audit without auditExclusive goes on, not exclusive.
     let (r, b3, a) = get_random(&mut t, &mut s, 4, CONTINUE | AUDIT);
     assert_eq!(r, 0);
@@ -238,13 +148,10 @@ fn audit_attribute_rules() {
     // auditReset or auditExclusive without audit.
     for attrs in [CONTINUE | AUDIT_RESET, CONTINUE | AUDIT_EXCLUSIVE] {
         let (r, _, _) = get_random(&mut t, &mut s, 4, attrs);
-        assert_eq!(r, RC_ATTRIBUTES | RC_S | 0x100);
+        assert_eq!(r, rc::ATTRIBUTES | rc::S | 0x100);
     }
     // A password session cannot audit.
-    let mut area = RS_PW.to_be_bytes().to_vec();
-    area.extend(0u16.to_be_bytes());
-    area.push(CONTINUE | AUDIT);
-    area.extend(0u16.to_be_bytes());
+    let area = auth(RS_PW, &[], CONTINUE | AUDIT, &[]);
     let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
     body.extend(RH_NULL.to_be_bytes());
     body.extend(s.handle.to_be_bytes());
@@ -252,30 +159,21 @@ fn audit_attribute_rules() {
     body.extend(area);
     body.extend(0u16.to_be_bytes());
     body.extend(0x0010u16.to_be_bytes());
-    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
-    assert_eq!(rc(&r), RC_ATTRIBUTES | RC_S | 0x100);
+    let r = t.execute(0, &frame(SESSIONS, cc::GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc_of(&r), rc::ATTRIBUTES | rc::S | 0x100);
     // sessionHandle must be an HMAC session: a password handle is a
     // TPM_RC_VALUE on handle 3.
     let mut body = RH_ENDORSEMENT.to_be_bytes().to_vec();
     body.extend(RH_NULL.to_be_bytes());
     body.extend(RS_PW.to_be_bytes());
-    let r = t.execute(0, &frame(SESSIONS, CC_GET_SESSION_AUDIT_DIGEST, &body));
-    assert_eq!(rc(&r), 0x084 | 0x300);
+    let r = t.execute(0, &frame(SESSIONS, cc::GET_SESSION_AUDIT_DIGEST, &body));
+    assert_eq!(rc_of(&r), 0x084 | 0x300);
 }
 
-const CC_SET_COMMAND_CODE_AUDIT_STATUS: u32 = 0x140;
-const CC_GET_COMMAND_AUDIT_DIGEST: u32 = 0x133;
-const RH_OWNER: u32 = 0x4000_0001;
-
-/// One password session per handle, each with an empty password.
+/// An authorization area (with its size) of `n` password sessions, each
+/// with an empty password.
 fn pw_area(n: usize) -> Vec<u8> {
-    let mut area = Vec::new();
-    for _ in 0..n {
-        area.extend(RS_PW.to_be_bytes());
-        area.extend(0u16.to_be_bytes());
-        area.push(CONTINUE);
-        area.extend(0u16.to_be_bytes());
-    }
+    let area = vec![password(&[]); n].concat();
     let mut v = (area.len() as u32).to_be_bytes().to_vec();
     v.extend(area);
     v
@@ -294,14 +192,17 @@ fn set_audit_status(t: &mut Tpm, alg: u16, set: &[u32], clear: &[u32]) -> (u32, 
     let mut body = RH_OWNER.to_be_bytes().to_vec();
     body.extend(pw_area(1));
     body.extend(&params);
-    let r = t.execute(0, &frame(SESSIONS, CC_SET_COMMAND_CODE_AUDIT_STATUS, &body));
-    (rc(&r), params)
+    let r = t.execute(
+        0,
+        &frame(SESSIONS, cc::SET_COMMAND_CODE_AUDIT_STATUS, &body),
+    );
+    (rc_of(&r), params)
 }
 
 /// TPM2_GetRandom without sessions; the random bytes.
 fn plain_get_random(t: &mut Tpm, n: u16) -> Vec<u8> {
-    let r = t.execute(0, &frame(NO_SESSIONS, CC_GET_RANDOM, &n.to_be_bytes()));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &frame(NO_SESSIONS, cc::GET_RANDOM, &n.to_be_bytes()));
+    assert_eq!(rc_of(&r), 0);
     let len = u16::from_be_bytes([r[10], r[11]]) as usize;
     r[12..12 + len].to_vec()
 }
@@ -314,31 +215,19 @@ fn command_audit_digest(t: &mut Tpm) -> (u64, u16, Vec<u8>, Vec<u8>) {
     body.extend(pw_area(2));
     body.extend(tpm2b(&[0x01, 0x02, 0x03]));
     body.extend(0x0010u16.to_be_bytes());
-    let r = t.execute(0, &frame(SESSIONS, CC_GET_COMMAND_AUDIT_DIGEST, &body));
-    assert_eq!(rc(&r), 0, "rc 0x{:x}", rc(&r));
-    let attest_len = u16::from_be_bytes([r[14], r[15]]) as usize;
-    let a = &r[16..16 + attest_len];
-    assert_eq!(&a[..4], &0xff54_4347u32.to_be_bytes());
-    assert_eq!(
-        &a[4..6],
-        &0x8015u16.to_be_bytes(),
-        "TPM_ST_ATTEST_COMMAND_AUDIT"
-    );
-    let mut c = &a[6..];
-    let signer = u16::from_be_bytes([c[0], c[1]]) as usize;
-    c = &c[2 + signer..];
-    let extra = u16::from_be_bytes([c[0], c[1]]) as usize;
-    assert_eq!(&c[2..2 + extra], &[0x01, 0x02, 0x03], "extraData");
-    c = &c[2 + extra + 17 + 8..];
-    let counter = u64::from_be_bytes(c[..8].try_into().unwrap());
-    let alg = u16::from_be_bytes([c[8], c[9]]);
-    c = &c[10..];
-    let n = u16::from_be_bytes([c[0], c[1]]) as usize;
-    let audit_digest = c[2..2 + n].to_vec();
-    c = &c[2 + n..];
-    let m = u16::from_be_bytes([c[0], c[1]]) as usize;
-    assert_eq!(c.len(), 2 + m);
-    (counter, alg, audit_digest, c[2..].to_vec())
+    let r = t.execute(0, &frame(SESSIONS, cc::GET_COMMAND_AUDIT_DIGEST, &body));
+    assert_eq!(rc_of(&r), 0, "rc 0x{:x}", rc_of(&r));
+    let out = params(&r, 0);
+    let (ty, _, extra, body) = attest_fields(Cursor(&out).b());
+    assert_eq!(ty, 0x8015, "TPM_ST_ATTEST_COMMAND_AUDIT");
+    assert_eq!(extra, [0x01, 0x02, 0x03], "extraData");
+    let mut c = Cursor(&body);
+    let counter = c.u64();
+    let alg = c.u16();
+    let audit_digest = c.b().to_vec();
+    let command_digest = c.b().to_vec();
+    assert!(c.0.is_empty());
+    (counter, alg, audit_digest, command_digest)
 }
 
 /// Command audit (Part 1 §33, Part 3 §21.2, §18.4): the digest is
@@ -348,23 +237,23 @@ fn command_audit_digest(t: &mut Tpm) -> (u64, u16, Vec<u8>, Vec<u8>) {
 #[test]
 fn command_audit_digest_follows_the_audited_commands() {
     let mut t = started();
-    let (r, set_params) = set_audit_status(&mut t, 0x0010, &[CC_GET_RANDOM], &[]);
+    let (r, set_params) = set_audit_status(&mut t, 0x0010, &[cc::GET_RANDOM], &[]);
     assert_eq!(r, 0);
     // TPM2_SetCommandCodeAuditStatus is always audited: the first
     // extend after a reset counts.
-    let cc = CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes();
+    let cc = cc::SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes();
     let cp = sha256(&[&cc, &RH_OWNER.to_be_bytes(), &set_params]);
     let rp = sha256(&[&0u32.to_be_bytes(), &cc]);
     let mut expected = sha256(&[&cp, &rp]);
     for n in [8u16, 20] {
         let bytes = plain_get_random(&mut t, n);
-        let cc = CC_GET_RANDOM.to_be_bytes();
+        let cc = cc::GET_RANDOM.to_be_bytes();
         let cp = sha256(&[&cc, &n.to_be_bytes()]);
         let rp = sha256(&[&0u32.to_be_bytes(), &cc, &tpm2b(&bytes)]);
         expected = sha256(&[&expected, &cp, &rp]);
     }
-    let mut codes = CC_GET_RANDOM.to_be_bytes().to_vec();
-    codes.splice(0..0, CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes());
+    let mut codes = cc::GET_RANDOM.to_be_bytes().to_vec();
+    codes.splice(0..0, cc::SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes());
     let command_digest = sha256(&[&codes]);
     let (counter, alg, digest, cmds) = command_audit_digest(&mut t);
     assert_eq!((counter, alg), (1, 0x000B));
@@ -376,7 +265,7 @@ fn command_audit_digest_follows_the_audited_commands() {
     assert_eq!((counter, digest.len()), (1, 0));
     // The next audited command starts a new digest and counts.
     let bytes = plain_get_random(&mut t, 4);
-    let cc = CC_GET_RANDOM.to_be_bytes();
+    let cc = cc::GET_RANDOM.to_be_bytes();
     let cp = sha256(&[&cc, &4u16.to_be_bytes()]);
     let rp = sha256(&[&0u32.to_be_bytes(), &cc, &tpm2b(&bytes)]);
     let (counter, _, digest, _) = command_audit_digest(&mut t);
@@ -388,18 +277,18 @@ fn command_audit_digest_follows_the_audited_commands() {
         &mut t,
         0x0010,
         &[],
-        &[CC_GET_RANDOM, CC_SET_COMMAND_CODE_AUDIT_STATUS],
+        &[cc::GET_RANDOM, cc::SET_COMMAND_CODE_AUDIT_STATUS],
     );
     assert_eq!(r, 0);
     plain_get_random(&mut t, 4);
     let (_, _, _, cmds) = command_audit_digest(&mut t);
     assert_eq!(
         cmds,
-        sha256(&[&CC_SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes()])
+        sha256(&[&cc::SET_COMMAND_CODE_AUDIT_STATUS.to_be_bytes()])
     );
     // A new hash with a list is TPM_RC_VALUE on auditAlg; alone it
     // changes the hash and leaves the digest empty.
-    let (r, _) = set_audit_status(&mut t, 0x000C, &[CC_GET_RANDOM], &[]);
+    let (r, _) = set_audit_status(&mut t, 0x000C, &[cc::GET_RANDOM], &[]);
     assert_eq!(r, 0x084 | 0x040 | 0x100);
     let (r, _) = set_audit_status(&mut t, 0x000C, &[], &[]);
     assert_eq!(r, 0);

@@ -6,145 +6,21 @@
 //! recomputed here with sha2.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use sha2::{Digest as _, Sha256};
 use vtpm_engine::{MemoryPlatform, Tpm};
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_OWNER: u32 = 0x4000_0001;
+mod common;
+use common::attr::*;
+use common::*;
 
-mod cc {
-    pub const DUPLICATE: u32 = 0x14B;
-    pub const STARTUP: u32 = 0x144;
-    pub const IMPORT: u32 = 0x156;
-    pub const REWRAP: u32 = 0x152;
-    pub const CREATE_PRIMARY: u32 = 0x131;
-    pub const CREATE: u32 = 0x153;
-    pub const LOAD: u32 = 0x157;
-    pub const LOAD_EXTERNAL: u32 = 0x167;
-    pub const MAKE_CREDENTIAL: u32 = 0x168;
-    pub const ACTIVATE_CREDENTIAL: u32 = 0x147;
-    pub const START_AUTH_SESSION: u32 = 0x176;
-    pub const POLICY_SECRET: u32 = 0x151;
-    pub const POLICY_COMMAND_CODE: u32 = 0x16C;
-    pub const POLICY_GET_DIGEST: u32 = 0x189;
-    pub const READ_PUBLIC: u32 = 0x173;
-    pub const FLUSH_CONTEXT: u32 = 0x165;
+/// The authorization of a password session with an empty password.
+fn pw() -> Vec<u8> {
+    password(&[])
 }
 
-mod rc {
-    pub const ATTRIBUTES: u32 = 0x082;
-    pub const HIERARCHY: u32 = 0x085;
-    pub const SYMMETRIC: u32 = 0x096;
-    pub const SIZE: u32 = 0x095;
-    pub const TYPE: u32 = 0x08A;
-    pub const HANDLE: u32 = 0x08B;
-    pub const VALUE: u32 = 0x084;
-    pub const NONCE: u32 = 0x08F;
-    pub const INTEGRITY: u32 = 0x09F;
-    pub const POLICY_FAIL: u32 = 0x09D;
-    pub const POLICY_CC: u32 = 0x0A4;
-    pub const AUTH_UNAVAILABLE: u32 = 0x12F;
-    pub const MODE: u32 = 0x089;
-    pub const CPHASH: u32 = 0x151;
-    pub const P: u32 = 0x040;
-    pub const S: u32 = 0x800;
-
-    /// `code` on parameter `n`.
-    pub fn p(code: u32, n: u32) -> u32 {
-        code | P | (n << 8)
-    }
-
-    /// `code` on handle `n`.
-    pub fn h(code: u32, n: u32) -> u32 {
-        code | (n << 8)
-    }
-
-    /// `code` on session `n`.
-    pub fn s(code: u32, n: u32) -> u32 {
-        code | S | (n << 8)
-    }
-}
-
-/// object attributes.
-const FIXED_TPM: u32 = 1 << 1;
-const FIXED_PARENT: u32 = 1 << 4;
-const SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
-const USER_WITH_AUTH: u32 = 1 << 6;
-const ADMIN_WITH_POLICY: u32 = 1 << 7;
-const ENCRYPTED_DUPLICATION: u32 = 1 << 11;
-const RESTRICTED: u32 = 1 << 16;
-const DECRYPT: u32 = 1 << 17;
-const SIGN: u32 = 1 << 18;
-
-/// One authorization: a session handle (TPM_RS_PW for a password), its
-/// nonceCaller and its HMAC / password.
-struct Auth {
-    handle: u32,
-    nonce: Vec<u8>,
-    hmac: Vec<u8>,
-}
-
-fn pw() -> Auth {
-    Auth {
-        handle: RS_PW,
-        nonce: Vec::new(),
-        hmac: Vec::new(),
-    }
-}
-
-fn policy(handle: u32) -> Auth {
-    Auth {
-        handle,
-        nonce: vec![0x33; 16],
-        hmac: Vec::new(),
-    }
-}
-
-fn tpm2b(b: &[u8]) -> Vec<u8> {
-    let mut v = (b.len() as u16).to_be_bytes().to_vec();
-    v.extend(b);
-    v
-}
-
-fn command(code: u32, handles: &[u32], auths: &[Auth], params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if !auths.is_empty() {
-        let mut area = Vec::new();
-        for a in auths {
-            area.extend(a.handle.to_be_bytes());
-            area.extend(tpm2b(&a.nonce));
-            area.push(0x01); // continueSession
-            area.extend(tpm2b(&a.hmac));
-        }
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if auths.is_empty() {
-        NO_SESSIONS
-    } else {
-        SESSIONS
-    };
-    let mut cmd = tag.to_be_bytes().to_vec();
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn rc_of(rsp: &[u8]) -> u32 {
-    assert!(rsp.len() >= 10);
-    assert_eq!(
-        u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize,
-        rsp.len()
-    );
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
+/// The authorization of policy session `handle`: nonceCaller 16 × 0x33,
+/// an empty HMAC.
+fn policy(handle: u32) -> Vec<u8> {
+    auth(handle, &[0x33; 16], 0x01, &[])
 }
 
 /// Runs a command that must succeed; its response handle (if `handle`)
@@ -156,19 +32,8 @@ fn ok(t: &mut Tpm, cmd: &[u8], handle: bool) -> (u32, Vec<u8>) {
 
 /// A successful response's handle (if `handle`) and parameters.
 fn parse(r: &[u8], handle: bool) -> (u32, Vec<u8>) {
-    assert_eq!(rc_of(r), 0, "rc 0x{:03x}", rc_of(r));
-    let mut at = 10;
-    let mut h = 0;
-    if handle {
-        h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-        at = 14;
-    }
-    let mut p = &r[at..];
-    if u16::from_be_bytes([r[0], r[1]]) == SESSIONS {
-        let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
-        p = &p[4..4 + n];
-    }
-    (h, p.to_vec())
+    let p = params(r, usize::from(handle));
+    (if handle { handle_of(r) } else { 0 }, p)
 }
 
 fn err(t: &mut Tpm, cmd: &[u8]) -> u32 {
@@ -183,48 +48,6 @@ fn take2b(p: &mut &[u8]) -> Vec<u8> {
     v
 }
 
-fn started() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    assert_eq!(err(&mut t, &command(cc::STARTUP, &[], &[], &[0, 0])), 0);
-    t
-}
-
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().to_vec()
-}
-
-/// TPMT_PUBLIC of an ECC P-256 key, nameAlg SHA-256; a storage key gets
-/// AES-128-CFB.
-fn ecc_public(attrs: u32, auth_policy: &[u8]) -> Vec<u8> {
-    let mut v = 0x0023u16.to_be_bytes().to_vec();
-    v.extend(0x000Bu16.to_be_bytes());
-    v.extend(attrs.to_be_bytes());
-    v.extend(tpm2b(auth_policy));
-    if attrs & RESTRICTED != 0 && attrs & DECRYPT != 0 {
-        v.extend(0x0006u16.to_be_bytes());
-        v.extend(128u16.to_be_bytes());
-        v.extend(0x0043u16.to_be_bytes());
-    } else {
-        v.extend(0x0010u16.to_be_bytes());
-    }
-    if attrs & SIGN != 0 && attrs & RESTRICTED == 0 {
-        v.extend(0x0018u16.to_be_bytes()); // ECDSA
-        v.extend(0x000Bu16.to_be_bytes());
-    } else {
-        v.extend(0x0010u16.to_be_bytes());
-    }
-    v.extend(0x0003u16.to_be_bytes()); // NIST P-256
-    v.extend(0x0010u16.to_be_bytes()); // kdf NULL
-    v.extend(tpm2b(&[]));
-    v.extend(tpm2b(&[]));
-    v
-}
-
 const STORAGE: u32 =
     FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | RESTRICTED | DECRYPT;
 
@@ -234,18 +57,7 @@ fn no_sensitive() -> Vec<u8> {
 }
 
 fn create_primary(t: &mut Tpm, public: &[u8]) -> (u32, Vec<u8>) {
-    let mut p = no_sensitive();
-    p.extend(tpm2b(public));
-    p.extend(tpm2b(&[]));
-    p.extend(0u32.to_be_bytes());
-    let (h, out) = ok(
-        t,
-        &command(cc::CREATE_PRIMARY, &[RH_OWNER], &[pw()], &p),
-        true,
-    );
-    let mut rest = &out[..];
-    let public = take2b(&mut rest);
-    (h, public)
+    primary(t, public, &[])
 }
 
 /// TPM2_Create then TPM2_Load under `parent`: (handle, public, Name).
@@ -254,39 +66,22 @@ fn create_loaded(t: &mut Tpm, parent: u32, public: &[u8]) -> (u32, Vec<u8>, Vec<
     p.extend(tpm2b(public));
     p.extend(tpm2b(&[]));
     p.extend(0u32.to_be_bytes());
-    let (_, out) = ok(t, &command(cc::CREATE, &[parent], &[pw()], &p), false);
+    let (_, out) = ok(t, &command_auths(cc::CREATE, &[parent], &[pw()], &p), false);
     let mut rest = &out[..];
     let private = take2b(&mut rest);
     let public = take2b(&mut rest);
     let mut p = tpm2b(&private);
     p.extend(tpm2b(&public));
-    let (h, out) = ok(t, &command(cc::LOAD, &[parent], &[pw()], &p), true);
+    let (h, out) = ok(t, &command_auths(cc::LOAD, &[parent], &[pw()], &p), true);
     let mut rest = &out[..];
     let name = take2b(&mut rest);
     (h, public, name)
 }
 
-/// TPM2_StartAuthSession, unbound and unsalted, SHA-256: type 1 policy, 3
-/// trial.
-fn start_session(t: &mut Tpm, kind: u8) -> (u32, Vec<u8>) {
-    let mut p = tpm2b(&[7u8; 16]);
-    p.extend(tpm2b(&[]));
-    p.push(kind);
-    p.extend(0x0010u16.to_be_bytes());
-    p.extend(0x000Bu16.to_be_bytes());
-    let (h, out) = ok(
-        t,
-        &command(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], &p),
-        true,
-    );
-    let mut rest = &out[..];
-    (h, take2b(&mut rest))
-}
-
 fn policy_command_code(t: &mut Tpm, session: u32, code: u32) -> u32 {
     err(
         t,
-        &command(
+        &command_auths(
             cc::POLICY_COMMAND_CODE,
             &[session],
             &[],
@@ -298,7 +93,7 @@ fn policy_command_code(t: &mut Tpm, session: u32, code: u32) -> u32 {
 fn policy_get_digest(t: &mut Tpm, session: u32) -> Vec<u8> {
     let (_, out) = ok(
         t,
-        &command(cc::POLICY_GET_DIGEST, &[session], &[], &[]),
+        &command_auths(cc::POLICY_GET_DIGEST, &[session], &[], &[]),
         false,
     );
     let mut rest = &out[..];
@@ -326,24 +121,16 @@ fn duplicate_params(key: &[u8], aes: bool) -> Vec<u8> {
 /// PolicyCommandCode(Duplicate) session: (encryptionKeyOut, duplicate,
 /// outSymSeed).
 fn duplicate(t: &mut Tpm, key: u32, new_parent: u32, params: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let (s, _) = start_session(t, 1);
+    let (s, _) = start_auth_session(t, 1);
     assert_eq!(policy_command_code(t, s, cc::DUPLICATE), 0);
     let (_, out) = ok(
         t,
-        &command(cc::DUPLICATE, &[key, new_parent], &[policy(s)], params),
+        &command_auths(cc::DUPLICATE, &[key, new_parent], &[policy(s)], params),
         false,
     );
     flush(t, s);
     let mut rest = &out[..];
     (take2b(&mut rest), take2b(&mut rest), take2b(&mut rest))
-}
-
-fn flush(t: &mut Tpm, h: u32) {
-    ok(
-        t,
-        &command(cc::FLUSH_CONTEXT, &[], &[], &h.to_be_bytes()),
-        false,
-    );
 }
 
 fn import_params(key: &[u8], public: &[u8], dup: &[u8], seed: &[u8], aes: bool) -> Vec<u8> {
@@ -371,12 +158,12 @@ fn import_and_load(
     key: Option<&[u8]>,
 ) -> Vec<u8> {
     let p = import_params(key.unwrap_or(&[]), public, dup, seed, key.is_some());
-    let (_, out) = ok(t, &command(cc::IMPORT, &[parent], &[pw()], &p), false);
+    let (_, out) = ok(t, &command_auths(cc::IMPORT, &[parent], &[pw()], &p), false);
     let mut rest = &out[..];
     let private = take2b(&mut rest);
     let mut p = tpm2b(&private);
     p.extend(tpm2b(public));
-    let (h, out) = ok(t, &command(cc::LOAD, &[parent], &[pw()], &p), true);
+    let (h, out) = ok(t, &command_auths(cc::LOAD, &[parent], &[pw()], &p), true);
     flush(t, h);
     let mut rest = &out[..];
     take2b(&mut rest)
@@ -469,7 +256,10 @@ fn duplicate_import_round_trips() {
     dup[n - 5] ^= 0x80;
     let p = import_params(&[], &key_public, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::INTEGRITY, 3)
     );
 }
@@ -492,7 +282,7 @@ fn rewrap_moves_the_outer_wrap() {
     p.extend(tpm2b(&seed));
     let (_, out) = ok(
         &mut t,
-        &command(cc::REWRAP, &[new_parent, third_h], &[pw()], &p),
+        &command_auths(cc::REWRAP, &[new_parent, third_h], &[pw()], &p),
         false,
     );
     let mut rest = &out[..];
@@ -504,7 +294,10 @@ fn rewrap_moves_the_outer_wrap() {
     // The old parent no longer opens it: its seed was for the new one.
     let p = import_params(&k, &key_public, &dup2, &seed2, true);
     assert_ne!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         0
     );
     // new_parent → TPM_RH_NULL: just the inner-wrapped sensitive area.
@@ -513,7 +306,7 @@ fn rewrap_moves_the_outer_wrap() {
     p.extend(tpm2b(&seed));
     let (_, out) = ok(
         &mut t,
-        &command(cc::REWRAP, &[new_parent, RH_NULL], &[pw()], &p),
+        &command_auths(cc::REWRAP, &[new_parent, RH_NULL], &[pw()], &p),
         false,
     );
     let mut rest = &out[..];
@@ -530,7 +323,7 @@ fn rewrap_moves_the_outer_wrap() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::REWRAP, &[RH_NULL, third_h], &[pw()], &p)
+            &command_auths(cc::REWRAP, &[RH_NULL, third_h], &[pw()], &p)
         ),
         rc::h(rc::HANDLE, 1)
     );
@@ -540,7 +333,7 @@ fn rewrap_moves_the_outer_wrap() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::REWRAP, &[new_parent, third_h], &[pw()], &p)
+            &command_auths(cc::REWRAP, &[new_parent, third_h], &[pw()], &p)
         ),
         rc::h(rc::HANDLE, 1)
     );
@@ -553,7 +346,7 @@ fn rewrap_moves_the_outer_wrap() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::REWRAP, &[new_parent, third_h], &[pw()], &p)
+            &command_auths(cc::REWRAP, &[new_parent, third_h], &[pw()], &p)
         ),
         rc::p(rc::INTEGRITY, 1)
     );
@@ -573,12 +366,12 @@ fn duplicate_rules() {
             &duplicate_policy(),
         ),
     );
-    let (s, _) = start_session(&mut t, 1);
+    let (s, _) = start_auth_session(&mut t, 1);
     assert_eq!(policy_command_code(&mut t, s, cc::DUPLICATE), 0);
     assert_eq!(
         err(
             &mut t,
-            &command(
+            &command_auths(
                 cc::DUPLICATE,
                 &[fixed, RH_NULL],
                 &[policy(s)],
@@ -597,9 +390,12 @@ fn duplicate_rules() {
         ..
     } = setup(0);
     let run = |t: &mut Tpm, handles: &[u32], params: &[u8]| -> u32 {
-        let (s, _) = start_session(t, 1);
+        let (s, _) = start_auth_session(t, 1);
         assert_eq!(policy_command_code(t, s, cc::DUPLICATE), 0);
-        let r = err(t, &command(cc::DUPLICATE, handles, &[policy(s)], params));
+        let r = err(
+            t,
+            &command_auths(cc::DUPLICATE, handles, &[policy(s)], params),
+        );
         flush(t, s);
         r
     };
@@ -629,7 +425,7 @@ fn duplicate_rules() {
     assert_eq!(
         err(
             &mut t,
-            &command(
+            &command_auths(
                 cc::DUPLICATE,
                 &[key, new_parent],
                 &[pw()],
@@ -642,11 +438,11 @@ fn duplicate_rules() {
     // match; one with the wrong command code set, digest made to match by
     // an object whose policy is PolicyCommandCode(Import), is refused with
     // TPM_RC_POLICY_CC.
-    let (s, _) = start_session(&mut t, 1);
+    let (s, _) = start_auth_session(&mut t, 1);
     assert_eq!(
         err(
             &mut t,
-            &command(
+            &command_auths(
                 cc::DUPLICATE,
                 &[key, new_parent],
                 &[policy(s)],
@@ -665,12 +461,12 @@ fn duplicate_rules() {
             &import_policy,
         ),
     );
-    let (s, _) = start_session(&mut t, 1);
+    let (s, _) = start_auth_session(&mut t, 1);
     assert_eq!(policy_command_code(&mut t, s, cc::IMPORT), 0);
     assert_eq!(
         err(
             &mut t,
-            &command(
+            &command_auths(
                 cc::DUPLICATE,
                 &[other, new_parent],
                 &[policy(s)],
@@ -691,9 +487,12 @@ fn duplicate_rules() {
         ..
     } = setup(ENCRYPTED_DUPLICATION);
     let run = |t: &mut Tpm, handles: &[u32], params: &[u8]| -> u32 {
-        let (s, _) = start_session(t, 1);
+        let (s, _) = start_auth_session(t, 1);
         assert_eq!(policy_command_code(t, s, cc::DUPLICATE), 0);
-        let r = err(t, &command(cc::DUPLICATE, handles, &[policy(s)], params));
+        let r = err(
+            t,
+            &command_auths(cc::DUPLICATE, handles, &[policy(s)], params),
+        );
         flush(t, s);
         r
     };
@@ -714,12 +513,18 @@ fn duplicate_rules() {
     // (parameter 1) or outer (parameter 4) wrap.
     let p = import_params(&[], &key_public, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::ATTRIBUTES, 1)
     );
     let p = import_params(&k, &key_public, &dup, &[], true);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::ATTRIBUTES, 4)
     );
 }
@@ -740,13 +545,19 @@ fn import_rules() {
     fixed[4..8].copy_from_slice(&attrs.to_be_bytes());
     let p = import_params(&[], &fixed, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::ATTRIBUTES, 2)
     );
     // A key given without an algorithm.
     let p = import_params(&[1; 16], &key_public, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::SIZE, 1)
     );
     // Another public area (a changed authPolicy): the Name in the HMAC
@@ -755,7 +566,10 @@ fn import_rules() {
     other[11] ^= 1;
     let p = import_params(&[], &other, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(rc::INTEGRITY, 3)
     );
     // A garbage seed: not a point on the parent's curve.
@@ -763,14 +577,17 @@ fn import_rules() {
     bad_seed[10] ^= 1;
     let p = import_params(&[], &key_public, &dup, &bad_seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[new_parent], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::IMPORT, &[new_parent], &[pw()], &p)
+        ),
         rc::p(0x0A7, 4),
         "TPM_RC_ECC_POINT on inSymSeed"
     );
     // The parent must be a storage key.
     let p = import_params(&[], &key_public, &dup, &seed, false);
     assert_eq!(
-        err(&mut t, &command(cc::IMPORT, &[key], &[pw()], &p)),
+        err(&mut t, &command_auths(cc::IMPORT, &[key], &[pw()], &p)),
         rc::h(rc::TYPE, 1)
     );
 }
@@ -790,7 +607,7 @@ fn credentials_round_trip_and_rules() {
     let make = |t: &mut Tpm, key: u32, credential: &[u8], name: &[u8]| -> (u32, Vec<u8>, Vec<u8>) {
         let mut p = tpm2b(credential);
         p.extend(tpm2b(name));
-        let r = t.execute(0, &command(cc::MAKE_CREDENTIAL, &[key], &[], &p));
+        let r = t.execute(0, &command_auths(cc::MAKE_CREDENTIAL, &[key], &[], &p));
         if rc_of(&r) != 0 {
             return (rc_of(&r), Vec::new(), Vec::new());
         }
@@ -804,7 +621,7 @@ fn credentials_round_trip_and_rules() {
     p.extend(tpm2b(&secret));
     let (_, out) = ok(
         &mut t,
-        &command(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &p),
+        &command_auths(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &p),
         false,
     );
     assert_eq!(out, tpm2b(b"0123456789abcdef"));
@@ -814,7 +631,7 @@ fn credentials_round_trip_and_rules() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::ACTIVATE_CREDENTIAL, &[srk, srk], &[pw(), pw()], &p)
+            &command_auths(cc::ACTIVATE_CREDENTIAL, &[srk, srk], &[pw(), pw()], &p)
         ),
         rc::p(rc::INTEGRITY, 1)
     );
@@ -822,13 +639,21 @@ fn credentials_round_trip_and_rules() {
     assert_eq!(make(&mut t, ak, b"x", &ak_name).0, rc::h(rc::TYPE, 1));
     assert_eq!(make(&mut t, srk, &[1; 33], &ak_name).0, rc::p(rc::SIZE, 1));
     // An external public-only copy of the storage key also makes them.
-    let (_, rp) = ok(&mut t, &command(cc::READ_PUBLIC, &[srk], &[], &[]), false);
+    let (_, rp) = ok(
+        &mut t,
+        &command_auths(cc::READ_PUBLIC, &[srk], &[], &[]),
+        false,
+    );
     let mut rest = &rp[..];
     let srk_public = take2b(&mut rest);
     let mut p = tpm2b(&[]);
     p.extend(tpm2b(&srk_public));
     p.extend(RH_OWNER.to_be_bytes());
-    let (ext, out) = ok(&mut t, &command(cc::LOAD_EXTERNAL, &[], &[], &p), true);
+    let (ext, out) = ok(
+        &mut t,
+        &command_auths(cc::LOAD_EXTERNAL, &[], &[], &p),
+        true,
+    );
     let mut rest = &out[..];
     assert_eq!(take2b(&mut rest)[2..], sha256(&[&srk_public]));
     let (r, blob, secret) = make(&mut t, ext, b"via external", &ak_name);
@@ -837,7 +662,7 @@ fn credentials_round_trip_and_rules() {
     p.extend(tpm2b(&secret));
     let (_, out) = ok(
         &mut t,
-        &command(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &p),
+        &command_auths(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &p),
         false,
     );
     assert_eq!(out, tpm2b(b"via external"));
@@ -847,7 +672,7 @@ fn credentials_round_trip_and_rules() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::ACTIVATE_CREDENTIAL, &[ak, ext], &[pw(), pw()], &p)
+            &command_auths(cc::ACTIVATE_CREDENTIAL, &[ak, ext], &[pw(), pw()], &p)
         ),
         rc::h(0x09C, 2),
         "TPM_RC_KEY"
@@ -858,7 +683,7 @@ fn credentials_round_trip_and_rules() {
     p.extend(tpm2b(&srk_public));
     p.extend(RH_NULL.to_be_bytes());
     assert_eq!(
-        err(&mut t, &command(cc::LOAD_EXTERNAL, &[], &[], &p)),
+        err(&mut t, &command_auths(cc::LOAD_EXTERNAL, &[], &[], &p)),
         rc::p(rc::ATTRIBUTES, 2)
     );
 }
@@ -886,7 +711,7 @@ fn admin_role_needs_a_policy_with_a_command_code() {
     );
     let mut p = tpm2b(b"cred");
     p.extend(tpm2b(&ak_name));
-    let r = t.execute(0, &command(cc::MAKE_CREDENTIAL, &[srk], &[], &p));
+    let r = t.execute(0, &command_auths(cc::MAKE_CREDENTIAL, &[srk], &[], &p));
     let mut rest = &r[10..];
     let (blob, secret) = (take2b(&mut rest), take2b(&mut rest));
     let mut params = tpm2b(&blob);
@@ -895,16 +720,16 @@ fn admin_role_needs_a_policy_with_a_command_code() {
     assert_eq!(
         err(
             &mut t,
-            &command(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &params)
+            &command_auths(cc::ACTIVATE_CREDENTIAL, &[ak, srk], &[pw(), pw()], &params)
         ),
         rc::AUTH_UNAVAILABLE
     );
-    let (s, _) = start_session(&mut t, 1);
+    let (s, _) = start_auth_session(&mut t, 1);
     assert_eq!(policy_command_code(&mut t, s, cc::ACTIVATE_CREDENTIAL), 0);
     assert_eq!(policy_get_digest(&mut t, s), policy_ac);
     let (_, out) = ok(
         &mut t,
-        &command(
+        &command_auths(
             cc::ACTIVATE_CREDENTIAL,
             &[ak, srk],
             &[policy(s), pw()],
@@ -918,7 +743,7 @@ fn admin_role_needs_a_policy_with_a_command_code() {
     assert_eq!(
         err(
             &mut t,
-            &command(
+            &command_auths(
                 cc::ACTIVATE_CREDENTIAL,
                 &[ak, srk],
                 &[policy(s), pw()],
@@ -935,7 +760,7 @@ fn admin_role_needs_a_policy_with_a_command_code() {
         rc::p(rc::VALUE, 1)
     );
     assert_eq!(policy_command_code(&mut t, s, cc::ACTIVATE_CREDENTIAL), 0);
-    let (s2, _) = start_session(&mut t, 3);
+    let (s2, _) = start_auth_session(&mut t, 3);
     assert_eq!(
         policy_command_code(&mut t, s2, 0x0000_0300),
         rc::p(rc::POLICY_CC, 1)
@@ -945,13 +770,16 @@ fn admin_role_needs_a_policy_with_a_command_code() {
 #[test]
 fn policy_secret() {
     let mut t = started();
-    let (s, nonce_tpm) = start_session(&mut t, 1);
+    let (s, nonce_tpm) = start_auth_session(&mut t, 1);
     let ps = |t: &mut Tpm, s: u32, nonce: &[u8], cp: &[u8], r: &[u8], exp: i32| -> Vec<u8> {
         let mut p = tpm2b(nonce);
         p.extend(tpm2b(cp));
         p.extend(tpm2b(r));
         p.extend(exp.to_be_bytes());
-        t.execute(0, &command(cc::POLICY_SECRET, &[RH_OWNER, s], &[pw()], &p))
+        t.execute(
+            0,
+            &command_auths(cc::POLICY_SECRET, &[RH_OWNER, s], &[pw()], &p),
+        )
     };
     // policyDigest' = H(H(policyDigest || cc || Name(owner)) || policyRef).
     let r = ps(&mut t, s, &nonce_tpm, &[], b"ref", 0);
@@ -994,7 +822,7 @@ fn policy_secret() {
     assert_eq!(rc_of(&ps(&mut t, s, &[], &[2; 32], &[], 0)), rc::CPHASH);
     // A trial session only computes the digest (no nonce check, NULL
     // ticket even with a negative expiration).
-    let (trial, _) = start_session(&mut t, 3);
+    let (trial, _) = start_auth_session(&mut t, 3);
     let (_, out) = parse(&ps(&mut t, trial, &[5; 32], &[], &[], -5), false);
     assert_eq!(&out[..2], &[0, 0]);
     assert_eq!(&out[4..8], &RH_NULL.to_be_bytes());
@@ -1015,30 +843,33 @@ fn policy_secret() {
         srk,
         &ecc_public(SENSITIVE_DATA_ORIGIN | SIGN, &cc_policy_secret),
     );
-    let (s3, n3) = start_session(&mut t, 1);
+    let (s3, n3) = start_auth_session(&mut t, 1);
     let mut p = tpm2b(&n3);
     p.extend(tpm2b(&[]));
     p.extend(tpm2b(&[]));
     p.extend(0i32.to_be_bytes());
-    let (other, _) = start_session(&mut t, 1);
+    let (other, _) = start_auth_session(&mut t, 1);
     assert_eq!(policy_command_code(&mut t, other, cc::POLICY_SECRET), 0);
     assert_eq!(
         err(
             &mut t,
-            &command(cc::POLICY_SECRET, &[obj, s3], &[policy(other)], &p)
+            &command_auths(cc::POLICY_SECRET, &[obj, s3], &[policy(other)], &p)
         ),
         rc::s(rc::MODE, 1)
     );
     // Without userWithAuth, a password is refused.
     assert_eq!(
-        err(&mut t, &command(cc::POLICY_SECRET, &[obj, s3], &[pw()], &p)),
+        err(
+            &mut t,
+            &command_auths(cc::POLICY_SECRET, &[obj, s3], &[pw()], &p)
+        ),
         rc::AUTH_UNAVAILABLE
     );
     // TPMI_SH_POLICY: an HMAC-session handle or NULL is TPM_RC_VALUE.
     assert_eq!(
         err(
             &mut t,
-            &command(cc::POLICY_GET_DIGEST, &[0x0200_0000], &[], &[])
+            &command_auths(cc::POLICY_GET_DIGEST, &[0x0200_0000], &[], &[])
         ),
         rc::h(rc::VALUE, 1)
     );
@@ -1077,14 +908,14 @@ fn policy_cp_hash_binds_the_command() {
         (cp_hash.clone(), 0),
         (vec![0xAA; 32], rc::s(rc::POLICY_FAIL, 1)),
     ] {
-        let (s, _) = start_session(&mut t, 1);
+        let (s, _) = start_auth_session(&mut t, 1);
         let mut p = tpm2b(&[]);
         p.extend(tpm2b(&cp));
         p.extend(tpm2b(&[]));
         p.extend(0i32.to_be_bytes());
         ok(
             &mut t,
-            &command(cc::POLICY_SECRET, &[RH_OWNER, s], &[pw()], &p),
+            &command_auths(cc::POLICY_SECRET, &[RH_OWNER, s], &[pw()], &p),
             false,
         );
         assert_eq!(policy_command_code(&mut t, s, cc::DUPLICATE), 0);
@@ -1092,7 +923,7 @@ fn policy_cp_hash_binds_the_command() {
         assert_eq!(
             err(
                 &mut t,
-                &command(cc::DUPLICATE, &[key, RH_NULL], &[policy(s)], &params)
+                &command_auths(cc::DUPLICATE, &[key, RH_NULL], &[policy(s)], &params)
             ),
             want
         );
@@ -1103,7 +934,7 @@ fn policy_cp_hash_binds_the_command() {
 #[test]
 fn policy_sessions_survive_volatile_state_migration() {
     let mut a = started();
-    let (s, _) = start_session(&mut a, 1);
+    let (s, _) = start_auth_session(&mut a, 1);
     assert_eq!(policy_command_code(&mut a, s, cc::DUPLICATE), 0);
     let permanent = a.permanent_state();
     let volatile = a.volatile_state();

@@ -5,108 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::Digest as _;
 use vtpm_engine::{MemoryPlatform, Tpm};
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_OWNER: u32 = 0x4000_0001;
-const RH_PLATFORM: u32 = 0x4000_000C;
-const RH_ENDORSEMENT: u32 = 0x4000_000B;
-const RH_PLATFORM_NV: u32 = 0x4000_000D;
-
-mod cc {
-    pub const PCR_ALLOCATE: u32 = 0x12B;
-    pub const PCR_EVENT: u32 = 0x13C;
-    pub const PCR_RESET: u32 = 0x13D;
-    pub const SEQUENCE_COMPLETE: u32 = 0x13E;
-    pub const INCREMENTAL_SELF_TEST: u32 = 0x142;
-    pub const SELF_TEST: u32 = 0x143;
-    pub const STARTUP: u32 = 0x144;
-    pub const SHUTDOWN: u32 = 0x145;
-    pub const STIR_RANDOM: u32 = 0x146;
-    pub const SEQUENCE_UPDATE: u32 = 0x15C;
-    pub const FLUSH_CONTEXT: u32 = 0x165;
-    pub const GET_CAPABILITY: u32 = 0x17A;
-    pub const GET_RANDOM: u32 = 0x17B;
-    pub const GET_TEST_RESULT: u32 = 0x17C;
-    pub const HASH: u32 = 0x17D;
-    pub const PCR_READ: u32 = 0x17E;
-    pub const READ_CLOCK: u32 = 0x181;
-    pub const PCR_EXTEND: u32 = 0x182;
-    pub const EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
-    pub const HASH_SEQUENCE_START: u32 = 0x186;
-    pub const TEST_PARMS: u32 = 0x18A;
-}
-
-/// Builds a command: header, handles, optional password sessions, params.
-fn command(code: u32, handles: &[u32], passwords: Option<&[&[u8]]>, params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if let Some(pws) = passwords {
-        let mut area = Vec::new();
-        for pw in pws {
-            area.extend(RS_PW.to_be_bytes());
-            area.extend(0u16.to_be_bytes());
-            area.push(0x01);
-            area.extend((pw.len() as u16).to_be_bytes());
-            area.extend(*pw);
-        }
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if passwords.is_some() {
-        SESSIONS
-    } else {
-        NO_SESSIONS
-    };
-    let mut cmd = Vec::new();
-    cmd.extend(tag.to_be_bytes());
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn rc(rsp: &[u8]) -> u32 {
-    assert!(rsp.len() >= 10, "short response {rsp:02x?}");
-    assert_eq!(
-        u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize,
-        rsp.len(),
-        "size field"
-    );
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
-/// Parameters of a successful response (after the parameterSize for
-/// SESSIONS responses), with `handles` response handles skipped.
-fn params(rsp: &[u8], handles: usize) -> &[u8] {
-    assert_eq!(rc(rsp), 0, "rc 0x{:x}", rc(rsp));
-    let mut p = &rsp[10 + 4 * handles..];
-    if u16::from_be_bytes([rsp[0], rsp[1]]) == SESSIONS {
-        let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
-        p = &p[4..4 + n];
-    }
-    p
-}
-
-fn tpm() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    t
-}
-
-fn started() -> Tpm {
-    let mut t = tpm();
-    let r = t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]));
-    assert_eq!(rc(&r), 0);
-    t
-}
+mod common;
+use common::*;
 
 fn sel(alg: u16, pcrs: &[usize]) -> Vec<u8> {
     let mut bitmap = [0u8; 3];
@@ -122,7 +25,7 @@ fn sel(alg: u16, pcrs: &[usize]) -> Vec<u8> {
 fn pcr_read(t: &mut Tpm, alg: u16, pcr: usize) -> Vec<u8> {
     let mut p = 1u32.to_be_bytes().to_vec();
     p.extend(sel(alg, &[pcr]));
-    let r = t.execute(0, &command(cc::PCR_READ, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::PCR_READ, &[], None, &p));
     let out = params(&r, 0);
     // counter(4) count(4) sel(2+1+3) digests: count(4) size(2) value
     let value = &out[4 + 4 + 6 + 4..];
@@ -130,77 +33,73 @@ fn pcr_read(t: &mut Tpm, alg: u16, pcr: usize) -> Vec<u8> {
     value[2..2 + size].to_vec()
 }
 
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().to_vec()
-}
-
 #[test]
 fn malformed_headers_get_the_spec_codes() {
     let mut t = tpm();
-    assert_eq!(rc(&t.execute(0, &[])), 0x09A, "empty: TPM_RC_INSUFFICIENT");
-    assert_eq!(rc(&t.execute(0, &[0x80])), 0x09A);
-    assert_eq!(rc(&t.execute(0, &[0x80, 0x01, 0, 0, 0])), 0x09A);
     assert_eq!(
-        rc(&t.execute(0, &[0x80, 0x01, 0, 0, 0, 10, 0, 0])),
+        rc_of(&t.execute(0, &[])),
+        0x09A,
+        "empty: TPM_RC_INSUFFICIENT"
+    );
+    assert_eq!(rc_of(&t.execute(0, &[0x80])), 0x09A);
+    assert_eq!(rc_of(&t.execute(0, &[0x80, 0x01, 0, 0, 0])), 0x09A);
+    assert_eq!(
+        rc_of(&t.execute(0, &[0x80, 0x01, 0, 0, 0, 10, 0, 0])),
         0x142,
         "size field larger than the buffer"
     );
     // TPM 1.2 tag and any other tag: TPM_RC_BAD_TAG, answered with tag 0x8001.
     let r = t.execute(0, &[0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x65]);
-    assert_eq!(rc(&r), 0x01E);
+    assert_eq!(rc_of(&r), 0x01E);
     assert_eq!(&r[..2], &[0x80, 0x01]);
     // commandSize disagreeing with the bytes received.
-    let mut c = command(cc::GET_RANDOM, &[], None, &[0, 8]);
+    let mut c = command_pw(cc::GET_RANDOM, &[], None, &[0, 8]);
     c[5] += 1;
-    assert_eq!(rc(&t.execute(0, &c)), 0x142);
-    let mut long = command(cc::GET_RANDOM, &[], None, &[0, 8]);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x142);
+    let mut long = command_pw(cc::GET_RANDOM, &[], None, &[0, 8]);
     long.push(0);
-    assert_eq!(rc(&t.execute(0, &long)), 0x142);
+    assert_eq!(rc_of(&t.execute(0, &long)), 0x142);
     // Oversized commands.
-    let big = command(cc::GET_RANDOM, &[], None, &vec![0; 5000]);
-    assert_eq!(rc(&t.execute(0, &big)), 0x142);
+    let big = command_pw(cc::GET_RANDOM, &[], None, &vec![0; 5000]);
+    assert_eq!(rc_of(&t.execute(0, &big)), 0x142);
     // Before Startup: TPM_RC_INITIALIZE; unknown command: TPM_RC_COMMAND_CODE.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 8]))),
+        rc_of(&t.execute(0, &command_pw(cc::GET_RANDOM, &[], None, &[0, 8]))),
         0x100
     );
     assert_eq!(
-        rc(&t.execute(0, &command(0x2000_0001, &[], None, &[]))),
+        rc_of(&t.execute(0, &command_pw(0x2000_0001, &[], None, &[]))),
         0x143
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
             // TPM2_FieldUpgradeStart: not implemented.
-            &command(0x0000_012F, &[RH_PLATFORM], Some(&[b""]), &[])
+            &command_pw(0x0000_012F, &[RH_PLATFORM], Some(&[b""]), &[])
         )),
         0x143
     );
     // Startup with a bad type, then twice.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 7]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 7]))),
         0x1C4
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0]))),
         0x1DA,
         "P1 insufficient"
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0, 0]))),
         0x095,
         "trailing bytes: TPM_RC_SIZE"
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0x100
     );
 }
@@ -214,21 +113,21 @@ fn authorization_area_errors() {
     p.extend(digest);
     // PCR_Extend needs authorization: no sessions → TPM_RC_AUTH_MISSING.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], None, &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[16], None, &p))),
         0x125
     );
     // Wrong password for a DA-exempt entity: TPM_RC_BAD_AUTH + session 1.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b"x"]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[16], Some(&[b"x"]), &p))),
         0x9A2
     );
     // Trailing zeros are not part of a password.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b"\0\0"]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[16], Some(&[b"\0\0"]), &p))),
         0
     );
     // Password session with a nonce: TPM_RC_NONCE + S1; with audit: ATTRIBUTES.
-    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    let mut c = command_pw(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
     let with_nonce = {
         let mut v = c.clone();
         // authSize at 14..18, session at 18: handle(4) nonce size(2)
@@ -238,38 +137,38 @@ fn authorization_area_errors() {
         v[2..6].copy_from_slice(&len.to_be_bytes());
         v
     };
-    assert_eq!(rc(&t.execute(0, &with_nonce)), 0x98F);
+    assert_eq!(rc_of(&t.execute(0, &with_nonce)), 0x98F);
     c[24] = 0x81;
-    assert_eq!(rc(&t.execute(0, &c)), 0x982);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x982);
     c[24] = 0x09;
-    assert_eq!(rc(&t.execute(0, &c)), 0x9A1, "reserved bits");
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x9A1, "reserved bits");
     // authorizationSize too small / too big.
-    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    let mut c = command_pw(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
     c[17] = 8;
-    assert_eq!(rc(&t.execute(0, &c)), 0x095);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x095);
     c[17] = 0xFF;
-    assert_eq!(rc(&t.execute(0, &c)), 0x095);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x095);
     // Four sessions.
-    let four = command(cc::PCR_EXTEND, &[16], Some(&[b"", b"", b"", b""]), &p);
-    assert_eq!(rc(&t.execute(0, &four)), 0x144);
+    let four = command_pw(cc::PCR_EXTEND, &[16], Some(&[b"", b"", b"", b""]), &p);
+    assert_eq!(rc_of(&t.execute(0, &four)), 0x144);
     // A second password session with nothing to authorize.
-    let two = command(cc::PCR_EXTEND, &[16], Some(&[b"", b""]), &p);
-    assert_eq!(rc(&t.execute(0, &two)), 0xA8B);
+    let two = command_pw(cc::PCR_EXTEND, &[16], Some(&[b"", b""]), &p);
+    assert_eq!(rc_of(&t.execute(0, &two)), 0xA8B);
     // A HMAC session handle that is not loaded.
-    let mut c = command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
+    let mut c = command_pw(cc::PCR_EXTEND, &[16], Some(&[b""]), &p);
     c[18..22].copy_from_slice(&0x0200_0000u32.to_be_bytes());
-    assert_eq!(rc(&t.execute(0, &c)), 0x918);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x918);
     // Sessions on a command that allows none.
-    let c = command(
+    let c = command_pw(
         cc::FLUSH_CONTEXT,
         &[],
         Some(&[b""]),
         &0x8000_0000u32.to_be_bytes(),
     );
-    assert_eq!(rc(&t.execute(0, &c)), 0x145);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0x145);
     // PCR handle out of range.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[24], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[24], Some(&[b""]), &p))),
         0x184
     );
 }
@@ -285,7 +184,7 @@ fn pcr_extend_matches_recomputed_digest() {
     p.extend(0x000Bu16.to_be_bytes());
     p.extend(&d256);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
         0
     );
     assert_eq!(pcr_read(&mut t, 0x000B, 7), sha256(&[&[0u8; 32], &d256]));
@@ -296,7 +195,7 @@ fn pcr_extend_matches_recomputed_digest() {
     // SHA-384 is implemented but not allocated by default: nothing returned.
     let mut p = 1u32.to_be_bytes().to_vec();
     p.extend(sel(0x000C, &[7]));
-    let r = t.execute(0, &command(cc::PCR_READ, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::PCR_READ, &[], None, &p));
     let out = params(&r, 0);
     assert_eq!(&out[4..14], &[0, 0, 0, 1, 0, 0x0C, 3, 0, 0, 0]);
     assert_eq!(&out[14..], &[0, 0, 0, 0]);
@@ -304,7 +203,7 @@ fn pcr_extend_matches_recomputed_digest() {
     let mut p = 1u32.to_be_bytes().to_vec();
     p.extend(0x0012u16.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[7], Some(&[b""]), &p))),
         0x1C3
     );
     // PCR_Extend to TPM_RH_NULL succeeds and changes nothing.
@@ -312,7 +211,7 @@ fn pcr_extend_matches_recomputed_digest() {
     p.extend(0x000Bu16.to_be_bytes());
     p.extend([1u8; 32]);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[RH_NULL], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[RH_NULL], Some(&[b""]), &p))),
         0
     );
 }
@@ -328,45 +227,45 @@ fn pcr_startup_values_locality_rules_and_reset() {
     p.extend([7u8; 32]);
     // PCR 17 cannot be extended from locality 0, PCR 21 only from 2.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[17], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[17], Some(&[b""]), &p))),
         0x907
     );
     assert_eq!(
-        rc(&t.execute(2, &command(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
+        rc_of(&t.execute(2, &command_pw(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
         0
     );
     assert_eq!(
-        rc(&t.execute(3, &command(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
+        rc_of(&t.execute(3, &command_pw(cc::PCR_EXTEND, &[21], Some(&[b""]), &p))),
         0x907
     );
     // PCR 23 is resettable from locality 0, PCR 0 never, PCR 17 from 4.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_EXTEND, &[23], Some(&[b""]), &p))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[23], Some(&[b""]), &p))),
         0
     );
     assert_ne!(pcr_read(&mut t, 0x000B, 23), vec![0; 32]);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_RESET, &[23], Some(&[b""]), &[]))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_RESET, &[23], Some(&[b""]), &[]))),
         0
     );
     assert_eq!(pcr_read(&mut t, 0x000B, 23), vec![0; 32]);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_RESET, &[0], Some(&[b""]), &[]))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_RESET, &[0], Some(&[b""]), &[]))),
         0x907
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
+        rc_of(&t.execute(0, &command_pw(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
         0x907
     );
     assert_eq!(
-        rc(&t.execute(4, &command(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
+        rc_of(&t.execute(4, &command_pw(cc::PCR_RESET, &[17], Some(&[b""]), &[]))),
         0
     );
     assert_eq!(pcr_read(&mut t, 0x000B, 17), vec![0; 32]);
     // Startup at locality 3 records the locality in PCR 0.
     let mut t = tpm();
     assert_eq!(
-        rc(&t.execute(3, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(3, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let mut expect = vec![0; 32];
@@ -374,7 +273,7 @@ fn pcr_startup_values_locality_rules_and_reset() {
     assert_eq!(pcr_read(&mut t, 0x000B, 0), expect);
     let mut t = tpm();
     assert_eq!(
-        rc(&t.execute(1, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(1, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0x907
     );
 }
@@ -384,7 +283,7 @@ fn pcr_event_returns_every_bank_and_extends() {
     let mut t = started();
     let mut p = 5u16.to_be_bytes().to_vec();
     p.extend(b"hello");
-    let r = t.execute(0, &command(cc::PCR_EVENT, &[16], Some(&[b""]), &p));
+    let r = t.execute(0, &command_pw(cc::PCR_EVENT, &[16], Some(&[b""]), &p));
     let out = params(&r, 0);
     assert_eq!(&out[..4], &[0, 0, 0, 4]);
     assert_eq!(&out[4..6], &[0, 4]);
@@ -403,7 +302,7 @@ fn shutdown_state_then_startup_state_restores_pcrs() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let mut p = 1u32.to_be_bytes().to_vec();
@@ -411,13 +310,13 @@ fn shutdown_state_then_startup_state_restores_pcrs() {
     p.extend([9u8; 32]);
     for pcr in [5u32, 16] {
         assert_eq!(
-            rc(&t.execute(0, &command(cc::PCR_EXTEND, &[pcr], Some(&[b""]), &p))),
+            rc_of(&t.execute(0, &command_pw(cc::PCR_EXTEND, &[pcr], Some(&[b""]), &p))),
             0
         );
     }
     let pcr5 = pcr_read(&mut t, 0x000B, 5);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        rc_of(&t.execute(0, &command_pw(cc::SHUTDOWN, &[], None, &[0, 1]))),
         0
     );
     // The backend goes away; a new one on the same NV resumes.
@@ -425,7 +324,7 @@ fn shutdown_state_then_startup_state_restores_pcrs() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 1]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 1]))),
         0
     );
     assert_eq!(
@@ -441,11 +340,11 @@ fn shutdown_state_then_startup_state_restores_pcrs() {
     // Without a Shutdown(STATE) first, Startup(STATE) is TPM_RC_VALUE + P1.
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 1]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 1]))),
         0x1C4
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     assert_eq!(pcr_read(&mut t, 0x000B, 5), vec![0; 32]);
@@ -457,11 +356,11 @@ fn read_clock_counts_resets_and_restarts() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let read = |t: &mut Tpm| {
-        let r = t.execute(0, &command(cc::READ_CLOCK, &[], None, &[]));
+        let r = t.execute(0, &command_pw(cc::READ_CLOCK, &[], None, &[]));
         let p = params(&r, 0).to_vec();
         let time = u64::from_be_bytes(p[0..8].try_into().unwrap());
         let clock = u64::from_be_bytes(p[8..16].try_into().unwrap());
@@ -476,12 +375,12 @@ fn read_clock_counts_resets_and_restarts() {
     assert_eq!((reset2, safe), (reset1, 1));
     // Shutdown(STATE) + Startup(CLEAR) is a TPM Restart.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        rc_of(&t.execute(0, &command_pw(cc::SHUTDOWN, &[], None, &[0, 1]))),
         0
     );
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let (time3, c3, reset3, restart3, _) = read(&mut t);
@@ -490,7 +389,7 @@ fn read_clock_counts_resets_and_restarts() {
     // No shutdown: a TPM Reset, and Clock is no longer known to be safe.
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let (_, _, reset4, restart4, safe4) = read(&mut t);
@@ -505,10 +404,10 @@ fn read_clock_counts_resets_and_restarts() {
 #[test]
 fn get_random_and_stir_random() {
     let mut t = started();
-    let r = t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 16]));
+    let r = t.execute(0, &command_pw(cc::GET_RANDOM, &[], None, &[0, 16]));
     let a = params(&r, 0).to_vec();
     assert_eq!(&a[..2], &[0, 16]);
-    let r = t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0xFF, 0xFF]));
+    let r = t.execute(0, &command_pw(cc::GET_RANDOM, &[], None, &[0xFF, 0xFF]));
     assert_eq!(
         &params(&r, 0)[..2],
         &[0, 64],
@@ -516,7 +415,7 @@ fn get_random_and_stir_random() {
     );
     assert_ne!(
         params(
-            &t.execute(0, &command(cc::GET_RANDOM, &[], None, &[0, 16])),
+            &t.execute(0, &command_pw(cc::GET_RANDOM, &[], None, &[0, 16])),
             0
         ),
         a.as_slice()
@@ -524,13 +423,13 @@ fn get_random_and_stir_random() {
     let mut p = 4u16.to_be_bytes().to_vec();
     p.extend(b"stir");
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STIR_RANDOM, &[], None, &p))),
+        rc_of(&t.execute(0, &command_pw(cc::STIR_RANDOM, &[], None, &p))),
         0
     );
     let mut p = 129u16.to_be_bytes().to_vec();
     p.extend([0; 129]);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STIR_RANDOM, &[], None, &p))),
+        rc_of(&t.execute(0, &command_pw(cc::STIR_RANDOM, &[], None, &p))),
         0x1D5
     );
 }
@@ -542,7 +441,7 @@ fn hash_matches_fips_vectors_and_tickets() {
     p.extend(b"abc");
     p.extend(0x000Bu16.to_be_bytes());
     p.extend(RH_OWNER.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::HASH, &[], None, &p));
     let out = params(&r, 0);
     assert_eq!(&out[..2], &[0, 32]);
     assert_eq!(
@@ -559,21 +458,23 @@ fn hash_matches_fips_vectors_and_tickets() {
     p.extend([0xFF, b'T', b'C', b'G']);
     p.extend(0x000Bu16.to_be_bytes());
     p.extend(RH_OWNER.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::HASH, &[], None, &p));
     assert_eq!(&params(&r, 0)[34..], &[0x80, 0x24, 0x40, 0, 0, 7, 0, 0]);
     // Bad hash: TPM_RC_HASH + P2; bad hierarchy: TPM_RC_VALUE + P3.
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(0x0010u16.to_be_bytes());
     p.extend(RH_NULL.to_be_bytes());
-    assert_eq!(rc(&t.execute(0, &command(cc::HASH, &[], None, &p))), 0x2C3);
+    assert_eq!(
+        rc_of(&t.execute(0, &command_pw(cc::HASH, &[], None, &p))),
+        0x2C3
+    );
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(0x000Du16.to_be_bytes());
     p.extend(0x4000_000Au32.to_be_bytes());
-    assert_eq!(rc(&t.execute(0, &command(cc::HASH, &[], None, &p))), 0x3C4);
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    assert_eq!(
+        rc_of(&t.execute(0, &command_pw(cc::HASH, &[], None, &p))),
+        0x3C4
+    );
 }
 
 #[test]
@@ -582,18 +483,24 @@ fn hash_and_event_sequences() {
     let mut p = 2u16.to_be_bytes().to_vec();
     p.extend(b"pw");
     p.extend(0x000Bu16.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
+    assert_eq!(rc_of(&r), 0);
     let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
     assert_eq!(h >> 24, 0x80);
     let mut upd = 2u16.to_be_bytes().to_vec();
     upd.extend(b"ab");
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd)
+        )),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"no"]), &upd))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::SEQUENCE_UPDATE, &[h], Some(&[b"no"]), &upd)
+        )),
         0x9A2
     );
     let mut fin = 1u16.to_be_bytes().to_vec();
@@ -601,7 +508,7 @@ fn hash_and_event_sequences() {
     fin.extend(RH_NULL.to_be_bytes());
     let r = t.execute(
         0,
-        &command(cc::SEQUENCE_COMPLETE, &[h], Some(&[b"pw"]), &fin),
+        &command_pw(cc::SEQUENCE_COMPLETE, &[h], Some(&[b"pw"]), &fin),
     );
     let out = params(&r, 0);
     assert_eq!(
@@ -610,13 +517,16 @@ fn hash_and_event_sequences() {
     );
     // The sequence is gone.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::SEQUENCE_UPDATE, &[h], Some(&[b"pw"]), &upd)
+        )),
         0x910
     );
     // Event sequence into PCR 16: every bank's digest, PCR extended.
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(0x0010u16.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
     let e = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut fin = 5u16.to_be_bytes().to_vec();
     fin.extend(b"event");
@@ -624,12 +534,15 @@ fn hash_and_event_sequences() {
     let mut sc = fin.clone();
     sc.extend(RH_NULL.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SEQUENCE_COMPLETE, &[e], Some(&[b""]), &sc))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::SEQUENCE_COMPLETE, &[e], Some(&[b""]), &sc)
+        )),
         0x189
     );
     let r = t.execute(
         0,
-        &command(
+        &command_pw(
             cc::EVENT_SEQUENCE_COMPLETE,
             &[16, e],
             Some(&[b"", b""]),
@@ -644,22 +557,25 @@ fn hash_and_event_sequences() {
     );
     // Flushing: unknown transient handle is TPM_RC_HANDLE + P1.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &e.to_be_bytes()))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::FLUSH_CONTEXT, &[], None, &e.to_be_bytes())
+        )),
         0x1CB
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(cc::FLUSH_CONTEXT, &[], None, &RH_OWNER.to_be_bytes())
+            &command_pw(cc::FLUSH_CONTEXT, &[], None, &RH_OWNER.to_be_bytes())
         )),
         0x1C4
     );
     // Object slots run out with TPM_RC_OBJECT_MEMORY.
     let mut handles = Vec::new();
     loop {
-        let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
-        if rc(&r) != 0 {
-            assert_eq!(rc(&r), 0x902);
+        let r = t.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
+        if rc_of(&r) != 0 {
+            assert_eq!(rc_of(&r), 0x902);
             break;
         }
         handles.push(u32::from_be_bytes(r[10..14].try_into().unwrap()));
@@ -667,7 +583,10 @@ fn hash_and_event_sequences() {
     assert_eq!(handles.len(), 8);
     for h in handles {
         assert_eq!(
-            rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes()))),
+            rc_of(&t.execute(
+                0,
+                &command_pw(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes())
+            )),
             0
         );
     }
@@ -677,7 +596,7 @@ fn get_cap(t: &mut Tpm, cap: u32, property: u32, count: u32) -> (bool, Vec<u8>) 
     let mut p = cap.to_be_bytes().to_vec();
     p.extend(property.to_be_bytes());
     p.extend(count.to_be_bytes());
-    let r = t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::GET_CAPABILITY, &[], None, &p));
     let out = params(&r, 0);
     assert_eq!(&out[1..5], &cap.to_be_bytes());
     (out[0] == 1, out[5..].to_vec())
@@ -743,14 +662,14 @@ fn get_capability_pages_with_more_data() {
     let mut p = 0x55u32.to_be_bytes().to_vec();
     p.extend([0; 8]);
     assert_eq!(
-        rc(&t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p))),
+        rc_of(&t.execute(0, &command_pw(cc::GET_CAPABILITY, &[], None, &p))),
         0x1C4
     );
     let mut p = 1u32.to_be_bytes().to_vec();
     p.extend(0x0500_0000u32.to_be_bytes());
     p.extend(1u32.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(0, &command(cc::GET_CAPABILITY, &[], None, &p))),
+        rc_of(&t.execute(0, &command_pw(cc::GET_CAPABILITY, &[], None, &p))),
         0x2CB
     );
 }
@@ -764,7 +683,7 @@ fn pcr_allocate_takes_effect_at_reset() {
     p.extend(sel(0x000B, &(0..24).collect::<Vec<_>>()));
     let r = t.execute(
         0,
-        &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &p),
+        &command_pw(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &p),
     );
     let out = params(&r, 0);
     assert_eq!(out[0], 1, "allocationSuccess");
@@ -772,14 +691,14 @@ fn pcr_allocate_takes_effect_at_reset() {
     assert_eq!(&out[5..9], &(24u32 * 32).to_be_bytes());
     // Shutdown(STATE) is refused after a reallocation.
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SHUTDOWN, &[], None, &[0, 1]))),
+        rc_of(&t.execute(0, &command_pw(cc::SHUTDOWN, &[], None, &[0, 1]))),
         0x1CA
     );
     // Still the old banks until the TPM is reset.
     assert_eq!(pcr_read(&mut t, 0x0004, 0).len(), 20);
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let (_, data) = get_cap(&mut t, 5, 0, 1);
@@ -788,26 +707,29 @@ fn pcr_allocate_takes_effect_at_reset() {
         &[0, 0, 0, 4, 0, 4, 3, 0, 0, 0, 0, 0x0B, 3, 0xFF]
     );
     // Wrong authorization handle.
-    let r = t.execute(0, &command(cc::PCR_ALLOCATE, &[RH_OWNER], Some(&[b""]), &p));
-    assert_eq!(rc(&r), 0x184);
+    let r = t.execute(
+        0,
+        &command_pw(cc::PCR_ALLOCATE, &[RH_OWNER], Some(&[b""]), &p),
+    );
+    assert_eq!(rc_of(&r), 0x184);
 }
 
 #[test]
 fn self_tests_and_test_parms() {
     let mut t = started();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SELF_TEST, &[], None, &[1]))),
+        rc_of(&t.execute(0, &command_pw(cc::SELF_TEST, &[], None, &[1]))),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SELF_TEST, &[], None, &[2]))),
+        rc_of(&t.execute(0, &command_pw(cc::SELF_TEST, &[], None, &[2]))),
         0x1C4
     );
-    let r = t.execute(0, &command(cc::GET_TEST_RESULT, &[], None, &[]));
+    let r = t.execute(0, &command_pw(cc::GET_TEST_RESULT, &[], None, &[]));
     assert_eq!(params(&r, 0), &[0, 0, 0, 0, 0, 0]);
     let mut p = 2u32.to_be_bytes().to_vec();
     p.extend([0, 0x0B, 0, 0x06]);
-    let r = t.execute(0, &command(cc::INCREMENTAL_SELF_TEST, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::INCREMENTAL_SELF_TEST, &[], None, &p));
     assert_eq!(params(&r, 0), &[0, 0, 0, 0]);
     // rsa2048 yes, rsa1024 TPM_RC_VALUE+P1, ecc P-521 TPM_RC_CURVE+P1.
     let rsa = |bits: u16| {
@@ -819,16 +741,16 @@ fn self_tests_and_test_parms() {
         .concat()
     };
     assert_eq!(
-        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &rsa(2048)))),
+        rc_of(&t.execute(0, &command_pw(cc::TEST_PARMS, &[], None, &rsa(2048)))),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &rsa(1024)))),
+        rc_of(&t.execute(0, &command_pw(cc::TEST_PARMS, &[], None, &rsa(1024)))),
         0x1C4
     );
     let ecc521 = [0, 0x23, 0, 0x10, 0, 0x10, 0, 5, 0, 0x10];
     assert_eq!(
-        rc(&t.execute(0, &command(cc::TEST_PARMS, &[], None, &ecc521))),
+        rc_of(&t.execute(0, &command_pw(cc::TEST_PARMS, &[], None, &ecc521))),
         0x1E6
     );
 }
@@ -839,27 +761,27 @@ fn self_tests_and_test_parms() {
 fn arbitrary_bytes_get_well_formed_responses() {
     let mut t = started();
     let seeds: Vec<Vec<u8>> = vec![
-        command(cc::GET_RANDOM, &[], None, &[0, 8]),
-        command(
+        command_pw(cc::GET_RANDOM, &[], None, &[0, 8]),
+        command_pw(
             cc::PCR_EXTEND,
             &[16],
             Some(&[b""]),
             &[0, 0, 0, 1, 0, 0x0B, 1, 2, 3],
         ),
-        command(
+        command_pw(
             cc::GET_CAPABILITY,
             &[],
             None,
             &[0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 0, 8],
         ),
-        command(cc::HASH_SEQUENCE_START, &[], None, &[0, 0, 0, 0x10]),
-        command(
+        command_pw(cc::HASH_SEQUENCE_START, &[], None, &[0, 0, 0, 0x10]),
+        command_pw(
             cc::PCR_READ,
             &[],
             None,
             &[0, 0, 0, 1, 0, 0x0B, 3, 0xFF, 0xFF, 0xFF],
         ),
-        command(
+        command_pw(
             cc::TEST_PARMS,
             &[],
             None,
@@ -891,31 +813,11 @@ fn arbitrary_bytes_get_well_formed_responses() {
         );
         if !t.is_started() {
             assert_eq!(
-                rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+                rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
                 0
             );
         }
     }
-}
-
-mod nv_cc {
-    pub const NV_UNDEFINE_SPACE: u32 = 0x122;
-    pub const HIERARCHY_CHANGE_AUTH: u32 = 0x129;
-    pub const NV_DEFINE_SPACE: u32 = 0x12A;
-    pub const NV_WRITE: u32 = 0x137;
-    pub const NV_READ: u32 = 0x14E;
-    pub const NV_READ_PUBLIC: u32 = 0x169;
-}
-
-fn nv_public(index: u32, attrs: u32, size: u16) -> Vec<u8> {
-    let mut p = index.to_be_bytes().to_vec();
-    p.extend(0x000Bu16.to_be_bytes());
-    p.extend(attrs.to_be_bytes());
-    p.extend(0u16.to_be_bytes());
-    p.extend(size.to_be_bytes());
-    let mut v = (p.len() as u16).to_be_bytes().to_vec();
-    v.extend(p);
-    v
 }
 
 const OWNERWRITE_OWNERREAD_AUTH: u32 = (1 << 1) | (1 << 17) | (1 << 2) | (1 << 18);
@@ -926,7 +828,7 @@ fn nv_ordinary_index_define_write_read_undefine() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let idx = 0x0150_0001u32;
@@ -934,25 +836,25 @@ fn nv_ordinary_index_define_write_read_undefine() {
     p.extend(b"idx");
     p.extend(nv_public(idx, OWNERWRITE_OWNERREAD_AUTH, 32));
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0x14C
     );
     // Not written yet.
     let rd = |size: u16, off: u16| [size.to_be_bytes(), off.to_be_bytes()].concat();
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(4, 0))
+            &command_pw(cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(4, 0))
         )),
         0x14A
     );
@@ -960,22 +862,22 @@ fn nv_ordinary_index_define_write_read_undefine() {
     w.extend(b"hello");
     w.extend(3u16.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_WRITE, &[idx, idx], Some(&[b"idx"]), &w)
+            &command_pw(cc::NV_WRITE, &[idx, idx], Some(&[b"idx"]), &w)
         )),
         0
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_WRITE, &[idx, idx], Some(&[b"bad"]), &w)
+            &command_pw(cc::NV_WRITE, &[idx, idx], Some(&[b"bad"]), &w)
         )),
         0x98E
     );
     let r = t.execute(
         0,
-        &command(nv_cc::NV_READ, &[RH_OWNER, idx], Some(&[b""]), &rd(8, 0)),
+        &command_pw(cc::NV_READ, &[RH_OWNER, idx], Some(&[b""]), &rd(8, 0)),
     );
     assert_eq!(
         params(&r, 0),
@@ -983,19 +885,19 @@ fn nv_ordinary_index_define_write_read_undefine() {
     );
     // Range and platform authorization.
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(8, 30))
+            &command_pw(cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(8, 30))
         )),
         0x146
     );
     let r = t.execute(
         0,
-        &command(nv_cc::NV_READ, &[RH_PLATFORM, idx], Some(&[b""]), &rd(1, 0)),
+        &command_pw(cc::NV_READ, &[RH_PLATFORM, idx], Some(&[b""]), &rd(1, 0)),
     );
-    assert_eq!(rc(&r), 0x149);
+    assert_eq!(rc_of(&r), 0x149);
     // Public area and Name = nameAlg || SHA-256(TPMS_NV_PUBLIC).
-    let r = t.execute(0, &command(nv_cc::NV_READ_PUBLIC, &[idx], None, &[]));
+    let r = t.execute(0, &command_pw(cc::NV_READ_PUBLIC, &[idx], None, &[]));
     let out = params(&r, 0);
     let public = &out[2..2 + u16::from_be_bytes([out[0], out[1]]) as usize];
     let written = OWNERWRITE_OWNERREAD_AUTH | (1 << 29);
@@ -1008,39 +910,34 @@ fn nv_ordinary_index_define_write_read_undefine() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let r = t.execute(
         0,
-        &command(nv_cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(5, 3)),
+        &command_pw(cc::NV_READ, &[idx, idx], Some(&[b"idx"]), &rd(5, 3)),
     );
     assert_eq!(params(&r, 0), &[0, 5, b'h', b'e', b'l', b'l', b'o']);
     let (_, data) = get_cap(&mut t, 1, 0x0100_0000, 10);
     assert_eq!(data, [&[0, 0, 0, 1][..], &idx.to_be_bytes()].concat());
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
-                nv_cc::NV_UNDEFINE_SPACE,
-                &[RH_OWNER, idx],
-                Some(&[b""]),
-                &[]
-            )
+            &command_pw(cc::NV_UNDEFINE_SPACE, &[RH_OWNER, idx], Some(&[b""]), &[])
         )),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(nv_cc::NV_READ_PUBLIC, &[idx], None, &[]))),
+        rc_of(&t.execute(0, &command_pw(cc::NV_READ_PUBLIC, &[idx], None, &[]))),
         0x18B
     );
     // Bad definitions: no read/write authorization, platformcreate from owner.
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(nv_public(idx, 1 << 1, 8));
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0x2C2
     );
@@ -1049,18 +946,18 @@ fn nv_ordinary_index_define_write_read_undefine() {
     // TPM_RC_ATTRIBUTES blamed on authHandle (the creator could not delete
     // it).
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0x182
     );
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(nv_public(0x0200_0000, OWNERWRITE_OWNERREAD_AUTH, 8));
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0x2C4
     );
@@ -1072,51 +969,40 @@ fn hierarchy_change_auth_persists() {
     let mut t = Tpm::new(Box::new(platform.clone())).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let mut p = 5u16.to_be_bytes().to_vec();
     p.extend(b"owner");
-    let c = command(nv_cc::HIERARCHY_CHANGE_AUTH, &[RH_OWNER], Some(&[b""]), &p);
-    assert_eq!(rc(&t.execute(0, &c)), 0);
-    assert_eq!(rc(&t.execute(0, &c)), 0x9A2, "old password no longer works");
+    let c = command_pw(cc::HIERARCHY_CHANGE_AUTH, &[RH_OWNER], Some(&[b""]), &p);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0);
+    assert_eq!(
+        rc_of(&t.execute(0, &c)),
+        0x9A2,
+        "old password no longer works"
+    );
     drop(t);
     let mut t = Tpm::new(Box::new(platform)).unwrap();
     t.power_on();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let p = 0u16.to_be_bytes().to_vec();
-    let c = command(
-        nv_cc::HIERARCHY_CHANGE_AUTH,
+    let c = command_pw(
+        cc::HIERARCHY_CHANGE_AUTH,
         &[RH_OWNER],
         Some(&[b"owner"]),
         &p,
     );
-    assert_eq!(rc(&t.execute(0, &c)), 0);
+    assert_eq!(rc_of(&t.execute(0, &c)), 0);
 }
 
-mod ctx_cc {
-    pub const CONTEXT_LOAD: u32 = 0x161;
-    pub const CONTEXT_SAVE: u32 = 0x162;
-    pub const START_AUTH_SESSION: u32 = 0x176;
-}
-
+/// An unbound, unsalted SHA-256 HMAC session.
 fn start_hmac_session(t: &mut Tpm) -> u32 {
-    let mut p = 16u16.to_be_bytes().to_vec();
-    p.extend([7u8; 16]);
-    p.extend(0u16.to_be_bytes()); // encryptedSalt
-    p.push(0x00); // TPM_SE_HMAC
-    p.extend(0x0010u16.to_be_bytes()); // symmetric NULL
-    p.extend(0x000Bu16.to_be_bytes()); // SHA-256
-    let r = t.execute(
-        0,
-        &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p),
-    );
-    assert_eq!(rc(&r), 0);
-    assert_eq!(&r[14..16], &[0, 32], "nonceTPM has the digest size");
-    u32::from_be_bytes(r[10..14].try_into().unwrap())
+    let (h, nonce_tpm) = start_auth_session(t, 0x00);
+    assert_eq!(nonce_tpm.len(), 32, "nonceTPM has the digest size");
+    h
 }
 
 #[test]
@@ -1125,15 +1011,18 @@ fn context_save_and_load_of_sequences_and_sessions() {
     // A hash sequence survives save → flush → load with its state.
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(0x000Bu16.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
     let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut upd = 2u16.to_be_bytes().to_vec();
     upd.extend(b"ab");
     assert_eq!(
-        rc(&t.execute(0, &command(cc::SEQUENCE_UPDATE, &[h], Some(&[b""]), &upd))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::SEQUENCE_UPDATE, &[h], Some(&[b""]), &upd)
+        )),
         0
     );
-    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[h], None, &[]));
+    let r = t.execute(0, &command_pw(cc::CONTEXT_SAVE, &[h], None, &[]));
     let context = params(&r, 0).to_vec();
     assert_eq!(
         &context[8..12],
@@ -1142,18 +1031,21 @@ fn context_save_and_load_of_sequences_and_sessions() {
     );
     assert_eq!(&context[12..16], &RH_NULL.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes()))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes())
+        )),
         0
     );
-    let r = t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &context));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &context));
+    assert_eq!(rc_of(&r), 0);
     let h2 = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut fin = 1u16.to_be_bytes().to_vec();
     fin.extend(b"c");
     fin.extend(RH_NULL.to_be_bytes());
     let r = t.execute(
         0,
-        &command(cc::SEQUENCE_COMPLETE, &[h2], Some(&[b""]), &fin),
+        &command_pw(cc::SEQUENCE_COMPLETE, &[h2], Some(&[b""]), &fin),
     );
     assert_eq!(
         hex(&params(&r, 0)[2..34]),
@@ -1164,13 +1056,13 @@ fn context_save_and_load_of_sequences_and_sessions() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert_eq!(
-        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &bad))),
+        rc_of(&t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &bad))),
         0x1DF
     );
     let mut bad = context.clone();
     bad[7] ^= 1; // another sequence number
     assert_eq!(
-        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &bad))),
+        rc_of(&t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &bad))),
         0x1DF
     );
 
@@ -1178,7 +1070,7 @@ fn context_save_and_load_of_sequences_and_sessions() {
     // the same context cannot be loaded twice.
     let s = start_hmac_session(&mut t);
     assert_eq!(s >> 24, 0x02);
-    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[s], None, &[]));
+    let r = t.execute(0, &command_pw(cc::CONTEXT_SAVE, &[s], None, &[]));
     let sctx = params(&r, 0).to_vec();
     assert_eq!(&sctx[8..12], &s.to_be_bytes());
     let (_, data) = get_cap(&mut t, 1, 0x0300_0000, 10);
@@ -1188,14 +1080,14 @@ fn context_save_and_load_of_sequences_and_sessions() {
         "listed as saved"
     );
     assert_eq!(
-        rc(&t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[s], None, &[]))),
+        rc_of(&t.execute(0, &command_pw(cc::CONTEXT_SAVE, &[s], None, &[]))),
         0x910
     );
-    let r = t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &sctx));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &sctx));
+    assert_eq!(rc_of(&r), 0);
     assert_eq!(&r[10..14], &s.to_be_bytes());
     assert_eq!(
-        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &sctx))),
+        rc_of(&t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &sctx))),
         0x1CB
     );
     let (_, data) = get_cap(&mut t, 1, 0x0200_0000, 10);
@@ -1205,17 +1097,20 @@ fn context_save_and_load_of_sequences_and_sessions() {
         "listed as loaded"
     );
     assert_eq!(
-        rc(&t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &s.to_be_bytes()))),
+        rc_of(&t.execute(
+            0,
+            &command_pw(cc::FLUSH_CONTEXT, &[], None, &s.to_be_bytes())
+        )),
         0
     );
     // Contexts die with a TPM Reset.
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     assert_eq!(
-        rc(&t.execute(0, &command(ctx_cc::CONTEXT_LOAD, &[], None, &context))),
+        rc_of(&t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &context))),
         0x1DF
     );
 }
@@ -1229,16 +1124,16 @@ fn loaded_session_limit() {
     p.extend([0, 0, 0x00, 0x00, 0x10, 0x00, 0x0B]);
     let r = t.execute(
         0,
-        &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p),
+        &command_pw(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p),
     );
-    assert_eq!(rc(&r), 0x903, "TPM_RC_SESSION_MEMORY");
+    assert_eq!(rc_of(&r), 0x903, "TPM_RC_SESSION_MEMORY");
     // Saving one frees a loaded slot.
-    let r = t.execute(0, &command(ctx_cc::CONTEXT_SAVE, &[handles[0]], None, &[]));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::CONTEXT_SAVE, &[handles[0]], None, &[]));
+    assert_eq!(rc_of(&r), 0);
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(ctx_cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p)
+            &command_pw(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &p)
         )),
         0
     );
@@ -1248,17 +1143,12 @@ fn loaded_session_limit() {
     short.extend([0, 0, 0x00, 0x00, 0x10, 0x00, 0x0B]);
     t.execute(
         0,
-        &command(cc::FLUSH_CONTEXT, &[], None, &handles[1].to_be_bytes()),
+        &command_pw(cc::FLUSH_CONTEXT, &[], None, &handles[1].to_be_bytes()),
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
-                ctx_cc::START_AUTH_SESSION,
-                &[RH_NULL, RH_NULL],
-                None,
-                &short
-            )
+            &command_pw(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], None, &short)
         )),
         0x1D5
     );
@@ -1271,18 +1161,21 @@ fn volatile_and_permanent_state_migrate() {
     p.extend(0x000Bu16.to_be_bytes());
     p.extend([3u8; 32]);
     assert_eq!(
-        rc(&a.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
+        rc_of(&a.execute(0, &command_pw(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
         0
     );
     let session = start_hmac_session(&mut a);
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(0x000Bu16.to_be_bytes());
-    let r = a.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let r = a.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
     let seq = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut upd = 2u16.to_be_bytes().to_vec();
     upd.extend(b"ab");
     assert_eq!(
-        rc(&a.execute(0, &command(cc::SEQUENCE_UPDATE, &[seq], Some(&[b""]), &upd))),
+        rc_of(&a.execute(
+            0,
+            &command_pw(cc::SEQUENCE_UPDATE, &[seq], Some(&[b""]), &upd)
+        )),
         0
     );
     let pcr16 = pcr_read(&mut a, 0x000B, 16);
@@ -1295,7 +1188,7 @@ fn volatile_and_permanent_state_migrate() {
     b.set_volatile_state(&volatile).unwrap();
     assert!(b.is_started());
     assert_eq!(
-        rc(&b.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&b.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0x100,
         "already started"
     );
@@ -1307,7 +1200,7 @@ fn volatile_and_permanent_state_migrate() {
     fin.extend(RH_NULL.to_be_bytes());
     let r = b.execute(
         0,
-        &command(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b""]), &fin),
+        &command_pw(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b""]), &fin),
     );
     assert_eq!(
         hex(&params(&r, 0)[2..34]),
@@ -1327,14 +1220,14 @@ fn volatile_and_permanent_state_migrate() {
     let mut c = Tpm::new(Box::new(platform.clone())).unwrap();
     c.power_on();
     assert_eq!(
-        rc(&c.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&c.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     let mut p = 1u32.to_be_bytes().to_vec();
     p.extend(0x000Bu16.to_be_bytes());
     p.extend([4u8; 32]);
     assert_eq!(
-        rc(&c.execute(0, &command(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
+        rc_of(&c.execute(0, &command_pw(cc::PCR_EXTEND, &[16], Some(&[b""]), &p))),
         0
     );
     let before = pcr_read(&mut c, 0x000B, 16);
@@ -1357,9 +1250,9 @@ fn hierarchy_control_enables_and_disables() {
     let ctl = |enable: u32, state: u8| [&enable.to_be_bytes()[..], &[state]].concat();
     // The owner may disable itself but not enable itself again.
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_OWNER],
                 Some(&[b""]),
@@ -1371,16 +1264,16 @@ fn hierarchy_control_enables_and_disables() {
     let mut p = 0u16.to_be_bytes().to_vec();
     p.extend(nv_public(0x0150_0002, OWNERWRITE_OWNERREAD_AUTH, 8));
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0x185
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_ENDORSEMENT],
                 Some(&[b""]),
@@ -1390,9 +1283,9 @@ fn hierarchy_control_enables_and_disables() {
         0x124
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_PLATFORM],
                 Some(&[b""]),
@@ -1402,17 +1295,17 @@ fn hierarchy_control_enables_and_disables() {
         0
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(nv_cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
+            &command_pw(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&[b""]), &p)
         )),
         0
     );
     // The platform disables itself: gone until the next Startup(CLEAR).
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_PLATFORM],
                 Some(&[b""]),
@@ -1423,21 +1316,21 @@ fn hierarchy_control_enables_and_disables() {
     );
     let alloc = [&1u32.to_be_bytes()[..], &sel(0x000B, &[0])].concat();
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &alloc)
+            &command_pw(cc::PCR_ALLOCATE, &[RH_PLATFORM], Some(&[b""]), &alloc)
         )),
         0x185
     );
     t.tpm_init();
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]))),
+        rc_of(&t.execute(0, &command_pw(cc::STARTUP, &[], None, &[0, 0]))),
         0
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_OWNER],
                 Some(&[b""]),
@@ -1447,9 +1340,9 @@ fn hierarchy_control_enables_and_disables() {
         0x124
     );
     assert_eq!(
-        rc(&t.execute(
+        rc_of(&t.execute(
             0,
-            &command(
+            &command_pw(
                 HIERARCHY_CONTROL,
                 &[RH_OWNER],
                 Some(&[b""]),

@@ -8,40 +8,12 @@
 
 use vtpm_engine::{MemoryPlatform, Tpm};
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_OWNER: u32 = 0x4000_0001;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_LOCKOUT: u32 = 0x4000_000A;
-const RH_ENDORSEMENT: u32 = 0x4000_000B;
-const RH_PLATFORM: u32 = 0x4000_000C;
+mod common;
+use common::nv_attr::*;
+use common::*;
 
-mod cc {
-    pub const EVICT_CONTROL: u32 = 0x120;
-    pub const HIERARCHY_CONTROL: u32 = 0x121;
-    pub const CHANGE_EPS: u32 = 0x124;
-    pub const CHANGE_PPS: u32 = 0x125;
-    pub const CLEAR: u32 = 0x126;
-    pub const CLEAR_CONTROL: u32 = 0x127;
-    pub const HIERARCHY_CHANGE_AUTH: u32 = 0x129;
-    pub const NV_DEFINE_SPACE: u32 = 0x12A;
-    pub const SET_PRIMARY_POLICY: u32 = 0x12E;
-    pub const CREATE_PRIMARY: u32 = 0x131;
-    pub const NV_WRITE: u32 = 0x137;
-    pub const DA_LOCK_RESET: u32 = 0x139;
-    pub const DA_PARAMETERS: u32 = 0x13A;
-    pub const STARTUP: u32 = 0x144;
-    pub const SHUTDOWN: u32 = 0x145;
-    pub const NV_READ: u32 = 0x14E;
-    pub const FLUSH_CONTEXT: u32 = 0x165;
-    pub const READ_PUBLIC: u32 = 0x173;
-    pub const START_AUTH_SESSION: u32 = 0x176;
-    pub const GET_CAPABILITY: u32 = 0x17A;
-    pub const READ_CLOCK: u32 = 0x181;
-}
-
-/// Response codes (Part 2 §6.6), with the positions these tests see.
+/// Response codes (Part 2 §6.6), with the positions these tests see (in
+/// this file, in place of `common::rc`).
 mod rc {
     /// TPM_RC_AUTH_FAIL, session 1.
     pub const AUTH_FAIL_S1: u32 = 0x98E;
@@ -67,19 +39,6 @@ mod rc {
     pub const HANDLE_H1: u32 = 0x18B;
 }
 
-/// TPM2_Create.
-const CREATE: u32 = 0x153;
-
-/// TPMA_NV bits.
-const AUTHWRITE: u32 = 1 << 2;
-const AUTHREAD: u32 = 1 << 18;
-const OWNERWRITE: u32 = 1 << 1;
-const OWNERREAD: u32 = 1 << 17;
-const NO_DA: u32 = 1 << 25;
-const PLATFORMCREATE: u32 = 1 << 30;
-const PPWRITE: u32 = 1 << 0;
-const PPREAD: u32 = 1 << 16;
-
 /// TPM_PT values.
 const PT_PERMANENT: u32 = 0x200;
 const PT_LOCKOUT_COUNTER: u32 = 0x20E;
@@ -87,80 +46,10 @@ const PT_MAX_AUTH_FAIL: u32 = 0x20F;
 const PT_LOCKOUT_INTERVAL: u32 = 0x210;
 const PT_LOCKOUT_RECOVERY: u32 = 0x211;
 
-/// An authorization session of a command.
-enum Auth<'a> {
-    Password(&'a [u8]),
-    /// A policy session, with nonceCaller and an empty HMAC.
-    Policy(u32),
-}
-
-fn command_with(code: u32, handles: &[u32], auths: &[Auth<'_>], params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if !auths.is_empty() {
-        let mut area = Vec::new();
-        for a in auths {
-            match a {
-                Auth::Password(pw) => {
-                    area.extend(RS_PW.to_be_bytes());
-                    area.extend(0u16.to_be_bytes());
-                    area.push(0x01);
-                    area.extend((pw.len() as u16).to_be_bytes());
-                    area.extend(*pw);
-                }
-                Auth::Policy(h) => {
-                    area.extend(h.to_be_bytes());
-                    area.extend(16u16.to_be_bytes());
-                    area.extend([0x5A; 16]);
-                    area.push(0x01);
-                    area.extend(0u16.to_be_bytes());
-                }
-            }
-        }
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if auths.is_empty() {
-        NO_SESSIONS
-    } else {
-        SESSIONS
-    };
-    let mut cmd = Vec::new();
-    cmd.extend(tag.to_be_bytes());
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn command(code: u32, handles: &[u32], passwords: &[&[u8]], params: &[u8]) -> Vec<u8> {
-    let auths: Vec<Auth<'_>> = passwords.iter().map(|p| Auth::Password(p)).collect();
-    command_with(code, handles, &auths, params)
-}
-
-fn rc(rsp: &[u8]) -> u32 {
-    assert!(rsp.len() >= 10, "short response {rsp:02x?}");
-    assert_eq!(
-        u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize,
-        rsp.len(),
-        "size field"
-    );
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
-/// Parameters of a successful response, `handles` response handles
-/// skipped.
-fn params(rsp: &[u8], handles: usize) -> Vec<u8> {
-    assert_eq!(rc(rsp), 0, "rc {:#x}", rc(rsp));
-    let mut p = &rsp[10 + 4 * handles..];
-    if u16::from_be_bytes([rsp[0], rsp[1]]) == SESSIONS {
-        let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
-        p = &p[4..4 + n];
-    }
-    p.to_vec()
+/// The authorization of a policy session `h`: nonceCaller 16 × 0x5A, an
+/// empty HMAC.
+fn policy_auth(h: u32) -> Vec<u8> {
+    auth(h, &[0x5A; 16], 0x01, &[])
 }
 
 /// A TPM on `platform` (shared: its clock and NV), powered and started.
@@ -173,13 +62,16 @@ fn started_on(platform: &MemoryPlatform) -> Tpm {
 
 fn startup(t: &mut Tpm, su: u16) {
     assert_eq!(
-        rc(&t.execute(0, &command(cc::STARTUP, &[], &[], &su.to_be_bytes()))),
+        rc_of(&t.execute(
+            0,
+            &command_passwords(cc::STARTUP, &[], &[], &su.to_be_bytes())
+        )),
         0
     );
 }
 
 fn exec(t: &mut Tpm, cmd: &[u8]) -> u32 {
-    rc(&t.execute(0, cmd))
+    rc_of(&t.execute(0, cmd))
 }
 
 /// TPM properties from TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES).
@@ -187,7 +79,10 @@ fn property(t: &mut Tpm, pt: u32) -> u32 {
     let mut p = 6u32.to_be_bytes().to_vec();
     p.extend(pt.to_be_bytes());
     p.extend(1u32.to_be_bytes());
-    let out = params(&t.execute(0, &command(cc::GET_CAPABILITY, &[], &[], &p)), 0);
+    let out = params(
+        &t.execute(0, &command_passwords(cc::GET_CAPABILITY, &[], &[], &p)),
+        0,
+    );
     // moreData(1) capability(4) count(4) property(4) value(4)
     assert_eq!(&out[9..13], &pt.to_be_bytes(), "property {pt:#x} reported");
     u32::from_be_bytes(out[13..17].try_into().unwrap())
@@ -206,26 +101,15 @@ fn da_parameters(t: &mut Tpm, lockout_pw: &[u8], max: u32, recovery: u32, lockou
     .concat();
     exec(
         t,
-        &command(cc::DA_PARAMETERS, &[RH_LOCKOUT], &[lockout_pw], &p),
+        &command_passwords(cc::DA_PARAMETERS, &[RH_LOCKOUT], &[lockout_pw], &p),
     )
 }
 
 fn da_lock_reset(t: &mut Tpm, lockout_pw: &[u8]) -> u32 {
     exec(
         t,
-        &command(cc::DA_LOCK_RESET, &[RH_LOCKOUT], &[lockout_pw], &[]),
+        &command_passwords(cc::DA_LOCK_RESET, &[RH_LOCKOUT], &[lockout_pw], &[]),
     )
-}
-
-fn nv_public(index: u32, attrs: u32, size: u16) -> Vec<u8> {
-    let mut p = index.to_be_bytes().to_vec();
-    p.extend(0x000Bu16.to_be_bytes());
-    p.extend(attrs.to_be_bytes());
-    p.extend(0u16.to_be_bytes());
-    p.extend(size.to_be_bytes());
-    let mut v = (p.len() as u16).to_be_bytes().to_vec();
-    v.extend(p);
-    v
 }
 
 /// Defines an 8-byte index with authValue `auth` (owner or platform
@@ -234,20 +118,32 @@ fn define_index(t: &mut Tpm, by: u32, index: u32, attrs: u32, auth: &[u8]) {
     let mut p = (auth.len() as u16).to_be_bytes().to_vec();
     p.extend(auth);
     p.extend(nv_public(index, attrs, 8));
-    assert_eq!(exec(t, &command(cc::NV_DEFINE_SPACE, &[by], &[b""], &p)), 0);
+    assert_eq!(
+        exec(
+            t,
+            &command_passwords(cc::NV_DEFINE_SPACE, &[by], &[b""], &p)
+        ),
+        0
+    );
 }
 
 /// TPM2_NV_Read of the whole 8-byte index with its own authValue.
 fn nv_read(t: &mut Tpm, index: u32, password: &[u8]) -> u32 {
     let p = [8u16.to_be_bytes(), 0u16.to_be_bytes()].concat();
-    exec(t, &command(cc::NV_READ, &[index, index], &[password], &p))
+    exec(
+        t,
+        &command_passwords(cc::NV_READ, &[index, index], &[password], &p),
+    )
 }
 
 fn nv_write(t: &mut Tpm, index: u32, password: &[u8]) -> u32 {
     let mut p = 8u16.to_be_bytes().to_vec();
     p.extend(*b"vtpm-da!");
     p.extend(0u16.to_be_bytes());
-    exec(t, &command(cc::NV_WRITE, &[index, index], &[password], &p))
+    exec(
+        t,
+        &command_passwords(cc::NV_WRITE, &[index, index], &[password], &p),
+    )
 }
 
 /// A DA-protected index 0x01500020 with authValue "pw", written once.
@@ -258,74 +154,36 @@ fn da_index(t: &mut Tpm) {
     assert_eq!(nv_write(t, DA_INDEX, b"pw"), 0);
 }
 
-/// An ECC P-256 signing key template (TPMT_PUBLIC in a TPM2B), with or
-/// without noDA.
-fn ecc_template(no_da: bool) -> Vec<u8> {
-    let mut attrs: u32 = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 18);
+/// An ECC P-256 signing key template (TPMT_PUBLIC), with or without
+/// noDA.
+fn signing_template(no_da: bool) -> Vec<u8> {
+    let mut attrs = attr::BASE | attr::SIGN;
     if no_da {
-        attrs |= 1 << 10;
+        attrs |= attr::NO_DA;
     }
-    let mut t = 0x0023u16.to_be_bytes().to_vec(); // TPM_ALG_ECC
-    t.extend(0x000Bu16.to_be_bytes()); // nameAlg SHA-256
-    t.extend(attrs.to_be_bytes());
-    t.extend(0u16.to_be_bytes()); // authPolicy
-    t.extend(0x0010u16.to_be_bytes()); // symmetric NULL
-    t.extend(0x0010u16.to_be_bytes()); // scheme NULL
-    t.extend(0x0003u16.to_be_bytes()); // TPM_ECC_NIST_P256
-    t.extend(0x0010u16.to_be_bytes()); // kdf NULL
-    t.extend(0u16.to_be_bytes()); // unique.x
-    t.extend(0u16.to_be_bytes()); // unique.y
-    let mut v = (t.len() as u16).to_be_bytes().to_vec();
-    v.extend(t);
-    v
+    ecc_template(attrs, &scheme(alg::NULL, 0))
 }
 
 /// TPM2_CreatePrimary of the ECC template in `hierarchy` with userAuth
 /// `auth`: (handle, TPM2B_PUBLIC bytes).
 fn create_primary(t: &mut Tpm, hierarchy: u32, auth: &[u8], no_da: bool) -> (u32, Vec<u8>) {
-    let mut sensitive = (auth.len() as u16).to_be_bytes().to_vec();
-    sensitive.extend(auth);
-    sensitive.extend(0u16.to_be_bytes());
-    let mut p = (sensitive.len() as u16).to_be_bytes().to_vec();
-    p.extend(sensitive);
-    p.extend(ecc_template(no_da));
-    p.extend(0u16.to_be_bytes()); // outsideInfo
-    p.extend(0u32.to_be_bytes()); // creationPCR
-    let r = t.execute(0, &command(cc::CREATE_PRIMARY, &[hierarchy], &[b""], &p));
-    let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-    let out = params(&r, 1);
-    let n = u16::from_be_bytes([out[0], out[1]]) as usize;
-    (h, out[..2 + n].to_vec())
+    let c = create_primary_in(t, hierarchy, b"", auth, &[], &signing_template(no_da));
+    (c.handle, tpm2b(&c.public))
 }
 
 fn hierarchy_change_auth(t: &mut Tpm, h: u32, old: &[u8], new: &[u8]) -> u32 {
     let mut p = (new.len() as u16).to_be_bytes().to_vec();
     p.extend(new);
-    exec(t, &command(cc::HIERARCHY_CHANGE_AUTH, &[h], &[old], &p))
+    exec(
+        t,
+        &command_passwords(cc::HIERARCHY_CHANGE_AUTH, &[h], &[old], &p),
+    )
 }
 
 /// Starts an unbound, unsalted policy session (SHA-256): its
 /// policyDigest is 32 zero bytes (Part 1 §19.7).
 fn start_policy_session(t: &mut Tpm) -> u32 {
-    let mut p = 16u16.to_be_bytes().to_vec();
-    p.extend([7u8; 16]);
-    p.extend(0u16.to_be_bytes()); // encryptedSalt
-    p.push(0x01); // TPM_SE_POLICY
-    p.extend(0x0010u16.to_be_bytes()); // symmetric NULL
-    p.extend(0x000Bu16.to_be_bytes()); // SHA-256
-    let r = t.execute(
-        0,
-        &command(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], &p),
-    );
-    assert_eq!(rc(&r), 0);
-    u32::from_be_bytes(r[10..14].try_into().unwrap())
-}
-
-fn flush(t: &mut Tpm, h: u32) {
-    assert_eq!(
-        exec(t, &command(cc::FLUSH_CONTEXT, &[], &[], &h.to_be_bytes())),
-        0
-    );
+    start_auth_session(t, 0x01).0
 }
 
 /// TPM2_NV_DefineSpace of an 8-byte index authorized by `by` (owner or
@@ -341,7 +199,7 @@ fn define_with_policy(t: &mut Tpm, by: u32, index: u32) -> u32 {
     p.extend(nv_public(index, attrs, 8));
     let r = exec(
         t,
-        &command_with(cc::NV_DEFINE_SPACE, &[by], &[Auth::Policy(s)], &p),
+        &command_auths(cc::NV_DEFINE_SPACE, &[by], &[policy_auth(s)], &p),
     );
     flush(t, s);
     r
@@ -351,7 +209,10 @@ fn set_primary_policy(t: &mut Tpm, h: u32, auth: &[u8], policy: &[u8], alg: u16)
     let mut p = (policy.len() as u16).to_be_bytes().to_vec();
     p.extend(policy);
     p.extend(alg.to_be_bytes());
-    exec(t, &command(cc::SET_PRIMARY_POLICY, &[h], &[auth], &p))
+    exec(
+        t,
+        &command_passwords(cc::SET_PRIMARY_POLICY, &[h], &[auth], &p),
+    )
 }
 
 // -- dictionary-attack protection -------------------------------------------
@@ -431,10 +292,10 @@ fn exempt_entities_answer_bad_auth_and_are_never_locked_out() {
         let mut p = 4u16.to_be_bytes().to_vec();
         p.extend(0u16.to_be_bytes());
         p.extend(0u16.to_be_bytes());
-        p.extend(ecc_template(true));
+        p.extend(tpm2b(&signing_template(true)));
         p.extend(0u16.to_be_bytes());
         p.extend(0u32.to_be_bytes());
-        exec(t, &command(CREATE, &[h], &[pw], &p))
+        exec(t, &command_passwords(cc::CREATE, &[h], &[pw], &p))
     };
     assert_eq!(create_under(&mut t, exempt, b"wrong"), rc::BAD_AUTH_S1);
     assert_eq!(property(&mut t, PT_LOCKOUT_COUNTER), 0);
@@ -564,7 +425,10 @@ fn disorderly_shutdown_after_da_use_counts_a_failure() {
     assert_eq!(property(&mut t, PT_LOCKOUT_COUNTER), 1);
     // Used, then an orderly shutdown: nothing counted.
     assert_eq!(nv_read(&mut t, DA_INDEX, b"pw"), 0);
-    assert_eq!(exec(&mut t, &command(cc::SHUTDOWN, &[], &[], &[0, 0])), 0);
+    assert_eq!(
+        exec(&mut t, &command_passwords(cc::SHUTDOWN, &[], &[], &[0, 0])),
+        0
+    );
     t.tpm_init();
     startup(&mut t, 0);
     assert_eq!(property(&mut t, PT_LOCKOUT_COUNTER), 1);
@@ -588,7 +452,7 @@ fn hmac_session_failures_are_counted() {
     p.extend(0x000Bu16.to_be_bytes());
     let r = t.execute(
         0,
-        &command(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], &p),
+        &command_passwords(cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], &p),
     );
     let session = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut cmd = Vec::new();
@@ -626,7 +490,7 @@ fn clear_resets_the_owner_but_keeps_the_endorsement_seed() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::EVICT_CONTROL, &[RH_OWNER, key], &[b""], &evict)
+            &command_passwords(cc::EVICT_CONTROL, &[RH_OWNER, key], &[b""], &evict)
         ),
         0
     );
@@ -650,7 +514,7 @@ fn clear_resets_the_owner_but_keeps_the_endorsement_seed() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::NV_DEFINE_SPACE, &[RH_OWNER], &[b"own"], &p)
+            &command_passwords(cc::NV_DEFINE_SPACE, &[RH_OWNER], &[b"own"], &p)
         ),
         0
     );
@@ -669,7 +533,10 @@ fn clear_resets_the_owner_but_keeps_the_endorsement_seed() {
 
     platform.advance_ms(5000);
     assert_eq!(
-        exec(&mut t, &command(cc::CLEAR, &[RH_LOCKOUT], &[b"lk"], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::CLEAR, &[RH_LOCKOUT], &[b"lk"], &[])
+        ),
         0
     );
 
@@ -694,7 +561,10 @@ fn clear_resets_the_owner_but_keeps_the_endorsement_seed() {
     // The persistent owner object and the owner index are gone; the
     // platform index stays.
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[0x8100_0001], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[0x8100_0001], &[], &[])
+        ),
         rc::HANDLE_H1
     );
     assert_eq!(nv_read(&mut t, DA_INDEX, b"pw"), rc::HANDLE_H1);
@@ -722,20 +592,26 @@ fn da_index_with_owner(t: &mut Tpm, owner: &[u8]) {
     p.extend(b"pw");
     p.extend(nv_public(DA_INDEX, AUTHWRITE | AUTHREAD, 8));
     assert_eq!(
-        exec(t, &command(cc::NV_DEFINE_SPACE, &[RH_OWNER], &[owner], &p)),
+        exec(
+            t,
+            &command_passwords(cc::NV_DEFINE_SPACE, &[RH_OWNER], &[owner], &p)
+        ),
         0
     );
     assert_eq!(nv_write(t, DA_INDEX, b"pw"), 0);
 }
 
 fn nv_read_public_ok(t: &mut Tpm, index: u32) -> bool {
-    rc(&t.execute(0, &command(0x169, &[index], &[], &[]))) == 0
+    rc_of(&t.execute(0, &command_passwords(0x169, &[index], &[], &[]))) == 0
 }
 
 /// TPMS_TIME_INFO of TPM2_ReadClock: (clock, resetCount, restartCount,
 /// safe).
 fn read_clock(t: &mut Tpm) -> (u64, u32, u32, u8) {
-    let out = params(&t.execute(0, &command(cc::READ_CLOCK, &[], &[], &[])), 0);
+    let out = params(
+        &t.execute(0, &command_passwords(cc::READ_CLOCK, &[], &[], &[])),
+        0,
+    );
     // time(8) clock(8) resetCount(4) restartCount(4) safe(1)
     (
         u64::from_be_bytes(out[8..16].try_into().unwrap()),
@@ -748,7 +624,7 @@ fn read_clock(t: &mut Tpm) -> (u64, u32, u32, u8) {
 fn pcr_update_counter(t: &mut Tpm) -> u32 {
     // TPM2_PCR_Read of nothing: pcrUpdateCounter first.
     let p = 0u32.to_be_bytes();
-    let out = params(&t.execute(0, &command(0x17E, &[], &[], &p)), 0);
+    let out = params(&t.execute(0, &command_passwords(0x17E, &[], &[], &p)), 0);
     u32::from_be_bytes(out[..4].try_into().unwrap())
 }
 
@@ -759,23 +635,29 @@ fn clear_control_and_disabled_clear() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CLEAR_CONTROL, &[RH_LOCKOUT], &[b""], &[1])
+            &command_passwords(cc::CLEAR_CONTROL, &[RH_LOCKOUT], &[b""], &[1])
         ),
         0
     );
     assert_eq!(property(&mut t, PT_PERMANENT) & (1 << 8), 1 << 8);
     assert_eq!(
-        exec(&mut t, &command(cc::CLEAR, &[RH_LOCKOUT], &[b""], &[])),
-        rc::DISABLED
-    );
-    assert_eq!(
-        exec(&mut t, &command(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::CLEAR, &[RH_LOCKOUT], &[b""], &[])
+        ),
         rc::DISABLED
     );
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CLEAR_CONTROL, &[RH_LOCKOUT], &[b""], &[0])
+            &command_passwords(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])
+        ),
+        rc::DISABLED
+    );
+    assert_eq!(
+        exec(
+            &mut t,
+            &command_passwords(cc::CLEAR_CONTROL, &[RH_LOCKOUT], &[b""], &[0])
         ),
         rc::AUTH_FAIL
     );
@@ -783,28 +665,31 @@ fn clear_control_and_disabled_clear() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CLEAR_CONTROL, &[RH_OWNER], &[b""], &[0])
+            &command_passwords(cc::CLEAR_CONTROL, &[RH_OWNER], &[b""], &[0])
         ),
         rc::VALUE_H1
     );
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CLEAR_CONTROL, &[RH_PLATFORM], &[b""], &[2])
+            &command_passwords(cc::CLEAR_CONTROL, &[RH_PLATFORM], &[b""], &[2])
         ),
         0x1C4 // TPM_RC_VALUE, parameter 1
     );
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CLEAR_CONTROL, &[RH_PLATFORM], &[b""], &[0])
+            &command_passwords(cc::CLEAR_CONTROL, &[RH_PLATFORM], &[b""], &[0])
         ),
         0
     );
     assert_eq!(property(&mut t, PT_PERMANENT) & (1 << 8), 0);
     // Clear by the platform; disableClear is not changed by Clear itself.
     assert_eq!(
-        exec(&mut t, &command(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])
+        ),
         0
     );
 }
@@ -817,7 +702,10 @@ fn clear_flushes_loaded_owner_and_endorsement_objects_only() {
     let (platform, _) = create_primary(&mut t, RH_PLATFORM, b"", true);
     let (null, _) = create_primary(&mut t, RH_NULL, b"", true);
     assert_eq!(
-        exec(&mut t, &command(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::CLEAR, &[RH_PLATFORM], &[b""], &[])
+        ),
         0
     );
     for (h, want) in [
@@ -827,7 +715,7 @@ fn clear_flushes_loaded_owner_and_endorsement_objects_only() {
         (null, 0),
     ] {
         assert_eq!(
-            exec(&mut t, &command(cc::READ_PUBLIC, &[h], &[], &[])),
+            exec(&mut t, &command_passwords(cc::READ_PUBLIC, &[h], &[], &[])),
             want,
             "object {h:#x}"
         );
@@ -848,7 +736,7 @@ fn change_eps_and_pps_change_only_their_seed() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::EVICT_CONTROL, &[RH_OWNER, ek], &[b""], &evict)
+            &command_passwords(cc::EVICT_CONTROL, &[RH_OWNER, ek], &[b""], &evict)
         ),
         0
     );
@@ -859,18 +747,21 @@ fn change_eps_and_pps_change_only_their_seed() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CHANGE_EPS, &[RH_PLATFORM], &[b""], &[])
+            &command_passwords(cc::CHANGE_EPS, &[RH_PLATFORM], &[b""], &[])
         ),
         0
     );
     // endorsementAuth is empty again, the EK (loaded and persistent) gone.
     assert_eq!(hierarchy_change_auth(&mut t, RH_ENDORSEMENT, b"", b""), 0);
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[ek], &[], &[])),
+        exec(&mut t, &command_passwords(cc::READ_PUBLIC, &[ek], &[], &[])),
         rc::REFERENCE_H0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[0x8101_0001], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[0x8101_0001], &[], &[])
+        ),
         rc::HANDLE_H1
     );
     let after_eps = primaries(&mut t);
@@ -883,23 +774,26 @@ fn change_eps_and_pps_change_only_their_seed() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::EVICT_CONTROL, &[RH_PLATFORM, pk], &[b""], &evict)
+            &command_passwords(cc::EVICT_CONTROL, &[RH_PLATFORM, pk], &[b""], &evict)
         ),
         0
     );
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::CHANGE_PPS, &[RH_PLATFORM], &[b""], &[])
+            &command_passwords(cc::CHANGE_PPS, &[RH_PLATFORM], &[b""], &[])
         ),
         0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[pk], &[], &[])),
+        exec(&mut t, &command_passwords(cc::READ_PUBLIC, &[pk], &[], &[])),
         rc::REFERENCE_H0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[0x8180_0001], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[0x8180_0001], &[], &[])
+        ),
         rc::HANDLE_H1
     );
     let after_pps = primaries(&mut t);
@@ -908,7 +802,10 @@ fn change_eps_and_pps_change_only_their_seed() {
     assert_ne!(after_eps[2], after_pps[2]);
     // Only the platform may change seeds.
     assert_eq!(
-        exec(&mut t, &command(cc::CHANGE_EPS, &[RH_OWNER], &[b""], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::CHANGE_EPS, &[RH_OWNER], &[b""], &[])
+        ),
         rc::VALUE_H1
     );
 }
@@ -972,7 +869,10 @@ fn set_primary_policy_checks_the_size_and_authorizes_policy_sessions() {
         0
     );
     assert_eq!(define_with_policy(&mut t, RH_PLATFORM, 0x0140_0050), 0);
-    assert_eq!(exec(&mut t, &command(cc::SHUTDOWN, &[], &[], &[0, 0])), 0);
+    assert_eq!(
+        exec(&mut t, &command_passwords(cc::SHUTDOWN, &[], &[], &[0, 0])),
+        0
+    );
     t.tpm_init();
     startup(&mut t, 0);
     assert_eq!(
@@ -1017,7 +917,7 @@ fn disabling_a_hierarchy_flushes_its_loaded_objects() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::EVICT_CONTROL, &[RH_OWNER, persist], &[b""], &evict)
+            &command_passwords(cc::EVICT_CONTROL, &[RH_OWNER, persist], &[b""], &evict)
         ),
         0
     );
@@ -1025,25 +925,37 @@ fn disabling_a_hierarchy_flushes_its_loaded_objects() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::HIERARCHY_CONTROL, &[RH_PLATFORM], &[b""], &ctl)
+            &command_passwords(cc::HIERARCHY_CONTROL, &[RH_PLATFORM], &[b""], &ctl)
         ),
         0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[owner], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[owner], &[], &[])
+        ),
         rc::REFERENCE_H0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[persist], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[persist], &[], &[])
+        ),
         rc::REFERENCE_H0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[endorsement], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[endorsement], &[], &[])
+        ),
         0
     );
     // The persistent object stays in NV but cannot be reached ...
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[0x8100_0002], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[0x8100_0002], &[], &[])
+        ),
         rc::HANDLE_H1
     );
     // ... until the hierarchy is enabled again.
@@ -1051,12 +963,15 @@ fn disabling_a_hierarchy_flushes_its_loaded_objects() {
     assert_eq!(
         exec(
             &mut t,
-            &command(cc::HIERARCHY_CONTROL, &[RH_PLATFORM], &[b""], &ctl)
+            &command_passwords(cc::HIERARCHY_CONTROL, &[RH_PLATFORM], &[b""], &ctl)
         ),
         0
     );
     assert_eq!(
-        exec(&mut t, &command(cc::READ_PUBLIC, &[0x8100_0002], &[], &[])),
+        exec(
+            &mut t,
+            &command_passwords(cc::READ_PUBLIC, &[0x8100_0002], &[], &[])
+        ),
         0
     );
 }

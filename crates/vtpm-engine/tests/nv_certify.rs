@@ -4,108 +4,18 @@
 //! size 0 and offset 0) and the response codes of its read checks.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use vtpm_engine::{MemoryPlatform, Tpm};
+use vtpm_engine::Tpm;
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_OWNER: u32 = 0x4000_0001;
-
-const STARTUP: u32 = 0x144;
-const NV_DEFINE_SPACE: u32 = 0x12A;
-const NV_WRITE: u32 = 0x137;
-const NV_CERTIFY: u32 = 0x184;
-
-const NV_RANGE: u32 = 0x146;
-const NV_AUTHORIZATION: u32 = 0x149;
-const NV_UNINITIALIZED: u32 = 0x14A;
+mod common;
+use common::*;
 
 // TPMA_NV: OWNERWRITE, AUTHWRITE, OWNERREAD, AUTHREAD.
 const NV_ATTRS: u32 = (1 << 1) | (1 << 2) | (1 << 17) | (1 << 18);
 
-/// A command with `n` empty password sessions (none: no session area).
-fn command(code: u32, handles: &[u32], n: usize, params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if n > 0 {
-        let mut area = Vec::new();
-        for _ in 0..n {
-            area.extend(RS_PW.to_be_bytes());
-            area.extend(0u16.to_be_bytes());
-            area.push(0x01);
-            area.extend(0u16.to_be_bytes());
-        }
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if n > 0 { SESSIONS } else { NO_SESSIONS };
-    let mut cmd = Vec::new();
-    cmd.extend(tag.to_be_bytes());
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn rc_of(rsp: &[u8]) -> u32 {
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
-fn params(rsp: &[u8]) -> Vec<u8> {
-    assert_eq!(rc_of(rsp), 0, "rc 0x{:x}", rc_of(rsp));
-    let p = &rsp[10..];
-    let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
-    p[4..4 + n].to_vec()
-}
-
-fn tpm2b(b: &[u8]) -> Vec<u8> {
-    let mut v = (b.len() as u16).to_be_bytes().to_vec();
-    v.extend(b);
-    v
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_be_bytes(self.take(2).try_into().unwrap())
-    }
-    fn b(&mut self) -> &'a [u8] {
-        let n = self.u16() as usize;
-        self.take(n)
-    }
-}
-
-fn started() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    assert_eq!(rc_of(&t.execute(0, &command(STARTUP, &[], 0, &[0, 0]))), 0);
-    t
-}
-
-/// TPMS_NV_PUBLIC for a SHA-256 ordinary index of `size` bytes.
-fn nv_public(index: u32, size: u16) -> Vec<u8> {
-    let mut p = index.to_be_bytes().to_vec();
-    p.extend(0x000Bu16.to_be_bytes());
-    p.extend(NV_ATTRS.to_be_bytes());
-    p.extend([0, 0]);
-    p.extend(size.to_be_bytes());
-    p
-}
-
 fn define(t: &mut Tpm, index: u32, size: u16) {
     let mut p = tpm2b(&[]);
-    p.extend(tpm2b(&nv_public(index, size)));
-    let r = t.execute(0, &command(NV_DEFINE_SPACE, &[RH_OWNER], 1, &p));
+    p.extend(nv_public(index, NV_ATTRS, size));
+    let r = t.execute(0, &command_n(cc::NV_DEFINE_SPACE, &[RH_OWNER], 1, &p));
     assert_eq!(rc_of(&r), 0);
 }
 
@@ -115,28 +25,26 @@ fn certify(t: &mut Tpm, auth: u32, index: u32, size: u16, offset: u16) -> Vec<u8
     p.extend(0x0010u16.to_be_bytes());
     p.extend(size.to_be_bytes());
     p.extend(offset.to_be_bytes());
-    t.execute(0, &command(NV_CERTIFY, &[RH_NULL, auth, index], 2, &p))
+    t.execute(
+        0,
+        &command_n(cc::NV_CERTIFY, &[RH_NULL, auth, index], 2, &p),
+    )
 }
 
 /// (type, extraData, TPMU_ATTEST bytes) of the response's TPM2B_ATTEST;
 /// checks that the signature is TPM_ALG_NULL.
 fn attest(rsp: &[u8]) -> (u16, Vec<u8>, Vec<u8>) {
-    let out = params(rsp);
+    let out = params(rsp, 0);
     let mut c = Cursor(&out);
     let a = c.b();
     assert_eq!(c.0, &[0x00, 0x10], "a NULL signature");
-    let mut c = Cursor(a);
-    assert_eq!(c.take(4), &[0xff, 0x54, 0x43, 0x47]);
-    let ty = c.u16();
-    let signer = c.b();
+    let (ty, signer, extra, body) = attest_fields(a);
     assert_eq!(
         signer,
         RH_NULL.to_be_bytes(),
         "qualifiedSigner of TPM_RH_NULL"
     );
-    let extra = c.b().to_vec();
-    c.take(17 + 8);
-    (ty, extra, c.0.to_vec())
+    (ty, extra, body)
 }
 
 #[test]
@@ -149,13 +57,13 @@ fn nv_certify_contents_digest_and_checks() {
     // Not written yet.
     assert_eq!(
         rc_of(&certify(&mut t, RH_OWNER, index, 4, 0)),
-        NV_UNINITIALIZED
+        rc::NV_UNINITIALIZED
     );
 
     let data: Vec<u8> = (0u8..32).collect();
     let mut p = tpm2b(&data);
     p.extend(0u16.to_be_bytes());
-    let r = t.execute(0, &command(NV_WRITE, &[RH_OWNER, index], 1, &p));
+    let r = t.execute(0, &command_n(cc::NV_WRITE, &[RH_OWNER, index], 1, &p));
     assert_eq!(rc_of(&r), 0);
 
     // A slice: TPMS_NV_CERTIFY_INFO {indexName, offset, nvContents}.
@@ -180,12 +88,18 @@ fn nv_certify_contents_digest_and_checks() {
 
     // The last byte is in range, one more is not.
     assert_eq!(rc_of(&certify(&mut t, RH_OWNER, index, 2, 30)), 0);
-    assert_eq!(rc_of(&certify(&mut t, RH_OWNER, index, 3, 30)), NV_RANGE);
-    assert_eq!(rc_of(&certify(&mut t, RH_OWNER, index, 0, 33)), NV_RANGE);
+    assert_eq!(
+        rc_of(&certify(&mut t, RH_OWNER, index, 3, 30)),
+        rc::NV_RANGE
+    );
+    assert_eq!(
+        rc_of(&certify(&mut t, RH_OWNER, index, 0, 33)),
+        rc::NV_RANGE
+    );
     // Another index cannot authorize reading this one.
     assert_eq!(
         rc_of(&certify(&mut t, other, index, 4, 0)),
-        NV_AUTHORIZATION
+        rc::NV_AUTHORIZATION
     );
 }
 
@@ -201,17 +115,20 @@ fn another_index_authorizes_nothing() {
     define(&mut t, b, 8);
     let mut w = tpm2b(&[7; 8]);
     w.extend(0u16.to_be_bytes());
-    assert_eq!(rc_of(&t.execute(0, &command(NV_WRITE, &[b, b], 1, &w))), 0);
     assert_eq!(
-        rc_of(&t.execute(0, &command(NV_WRITE, &[a, b], 1, &w))),
-        NV_AUTHORIZATION
+        rc_of(&t.execute(0, &command_n(cc::NV_WRITE, &[b, b], 1, &w))),
+        0
+    );
+    assert_eq!(
+        rc_of(&t.execute(0, &command_n(cc::NV_WRITE, &[a, b], 1, &w))),
+        rc::NV_AUTHORIZATION
     );
     let mut r = 8u16.to_be_bytes().to_vec();
     r.extend(0u16.to_be_bytes());
     const NV_READ: u32 = 0x14E;
-    assert_eq!(rc_of(&t.execute(0, &command(NV_READ, &[b, b], 1, &r))), 0);
+    assert_eq!(rc_of(&t.execute(0, &command_n(NV_READ, &[b, b], 1, &r))), 0);
     assert_eq!(
-        rc_of(&t.execute(0, &command(NV_READ, &[a, b], 1, &r))),
-        NV_AUTHORIZATION
+        rc_of(&t.execute(0, &command_n(NV_READ, &[a, b], 1, &r))),
+        rc::NV_AUTHORIZATION
     );
 }

@@ -14,16 +14,8 @@ use vtpm_engine::keys::primary::derive_primary;
 use vtpm_wire::codec::{Reader, Unmarshal};
 use vtpm_wire::object::{Public, PublicId};
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+mod common;
+use common::{hex, unhex};
 
 fn template(bytes: &str) -> Public {
     let b = unhex(bytes);

@@ -4,19 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use sha2::{Digest as _, Sha256};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use vtpm_engine::crypto::hash::HashAlg;
 use vtpm_engine::crypto::rsa::{RsaDecryptScheme, RsaError, RsaKey, RsaPublic, RsaSignScheme};
 use vtpm_engine::crypto::stream::KdfStream;
 
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2));
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+mod common;
+use common::{Scratch, openssl_ok, rsa_spki, unhex};
 
 fn os_fill(buf: &mut [u8]) {
     getrandom::fill(buf).unwrap();
@@ -207,64 +200,6 @@ fn fixed_vectors_verify() {
 // ---------------------------------------------------------------------------
 // Live interoperability through the openssl command line.
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "vtpm-rsa-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, data).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs openssl; fails the test (never skips it) when it is missing.
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the openssl command line is required for these tests: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn openssl_ok(args: &[&str]) -> String {
-    let (ok, out) = openssl(args);
-    assert!(ok, "openssl {args:?} failed: {out}");
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn md(hash: HashAlg) -> &'static str {
     match hash {
         HashAlg::Sha1 => "sha1",
@@ -274,53 +209,9 @@ fn md(hash: HashAlg) -> &'static str {
     }
 }
 
-// Minimal DER for a SubjectPublicKeyInfo.
-fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = body.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend_from_slice(&[0x81, len as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-fn der_uint(bytes: &[u8]) -> Vec<u8> {
-    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let mut v = bytes[start..].to_vec();
-    if v.first().is_none_or(|&b| b & 0x80 != 0) {
-        v.insert(0, 0);
-    }
-    der(0x02, &v)
-}
-
+/// The SubjectPublicKeyInfo of `public`.
 fn spki_der(public: &RsaPublic) -> Vec<u8> {
-    let rsa_public_key = der(
-        0x30,
-        &[
-            der_uint(&public.modulus()),
-            der_uint(&public.exponent().to_be_bytes()),
-        ]
-        .concat(),
-    );
-    // rsaEncryption (1.2.840.113549.1.1.1) with NULL parameters.
-    let alg = der(
-        0x30,
-        &[
-            der(
-                0x06,
-                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
-            ),
-            vec![0x05, 0x00],
-        ]
-        .concat(),
-    );
-    let bits = der(0x03, &[&[0u8][..], &rsa_public_key].concat());
-    der(0x30, &[alg, bits].concat())
+    rsa_spki(&public.modulus(), &public.exponent().to_be_bytes())
 }
 
 /// The hex fields of `openssl pkey -text -noout`.
@@ -345,7 +236,7 @@ fn key_fields(text: &str) -> std::collections::HashMap<String, Vec<u8>> {
 /// schemes, with OpenSSL's own salt-length detection.
 #[test]
 fn openssl_verifies_our_signatures() {
-    let dir = Scratch::new("verify");
+    let dir = Scratch::new("rsa-verify");
     let mut stream = KdfStream::new(HashAlg::Sha256, &[7; 32], b"vtpm-primary-v1", b"n", b"");
     let key = RsaKey::derive(&mut |b| stream.fill(b), 2048, 0).unwrap();
     let public = dir.write("pub.der", &spki_der(&key.public()));
@@ -376,11 +267,11 @@ fn openssl_verifies_our_signatures() {
                 "-keyform",
                 "DER",
                 "-inkey",
-                s(&public),
+                &public,
                 "-in",
-                s(&dgst),
+                &dgst,
                 "-sigfile",
-                s(&sig),
+                &sig,
                 "-pkeyopt",
                 &digest_opt,
             ];
@@ -402,11 +293,11 @@ fn openssl_verifies_our_signatures() {
             "-keyform",
             "DER",
             "-inkey",
-            s(&public),
+            &public,
             "-in",
-            s(&dgst),
+            &dgst,
             "-sigfile",
-            s(&sig),
+            &sig,
             "-pkeyopt",
             &digest_opt,
             "-pkeyopt",
@@ -422,7 +313,7 @@ fn openssl_verifies_our_signatures() {
 /// signatures (any PSS salt length) verify here and ours in OpenSSL.
 #[test]
 fn openssl_key_round_trips() {
-    let dir = Scratch::new("roundtrip");
+    let dir = Scratch::new("rsa-roundtrip");
     let pem = dir.path("key.pem");
     openssl_ok(&[
         "genpkey",
@@ -431,9 +322,9 @@ fn openssl_key_round_trips() {
         "-pkeyopt",
         "rsa_keygen_bits:3072",
         "-out",
-        s(&pem),
+        &pem,
     ]);
-    let fields = key_fields(&openssl_ok(&["pkey", "-in", s(&pem), "-text", "-noout"]));
+    let fields = key_fields(&openssl_ok(&["pkey", "-in", &pem, "-text", "-noout"]));
     let n = &fields["modulus"];
     let key = RsaKey::from_prime(n, 0, &fields["prime2"]).unwrap();
     assert_eq!(key.bits(), 3072);
@@ -466,14 +357,7 @@ fn openssl_key_round_trips() {
         // OpenSSL encrypts, we decrypt.
         let ct = dir.path("ct.bin");
         let mut args = vec![
-            "pkeyutl",
-            "-encrypt",
-            "-inkey",
-            s(&pem),
-            "-in",
-            s(&msg),
-            "-out",
-            s(&ct),
+            "pkeyutl", "-encrypt", "-inkey", &pem, "-in", &msg, "-out", &ct,
         ];
         args.extend(&oaep_opts);
         openssl_ok(&args);
@@ -489,14 +373,7 @@ fn openssl_key_round_trips() {
         );
         let pt = dir.path("pt.bin");
         let mut args = vec![
-            "pkeyutl",
-            "-decrypt",
-            "-inkey",
-            s(&pem),
-            "-in",
-            s(&ours),
-            "-out",
-            s(&pt),
+            "pkeyutl", "-decrypt", "-inkey", &pem, "-in", &ours, "-out", &pt,
         ];
         args.extend(&oaep_opts);
         openssl_ok(&args);
@@ -514,11 +391,11 @@ fn openssl_key_round_trips() {
                 "pkeyutl",
                 "-sign",
                 "-inkey",
-                s(&pem),
+                &pem,
                 "-in",
-                s(&dgst),
+                &dgst,
                 "-out",
-                s(&sig),
+                &sig,
                 "-pkeyopt",
                 &digest_opt,
                 "-pkeyopt",
@@ -539,11 +416,11 @@ fn openssl_key_round_trips() {
             "pkeyutl",
             "-sign",
             "-inkey",
-            s(&pem),
+            &pem,
             "-in",
-            s(&dgst),
+            &dgst,
             "-out",
-            s(&sig),
+            &sig,
             "-pkeyopt",
             &digest_opt,
             "-pkeyopt",
@@ -565,11 +442,11 @@ fn openssl_key_round_trips() {
             "pkeyutl",
             "-verify",
             "-inkey",
-            s(&pem),
+            &pem,
             "-in",
-            s(&dgst),
+            &dgst,
             "-sigfile",
-            s(&ours),
+            &ours,
             "-pkeyopt",
             &digest_opt,
             "-pkeyopt",
@@ -585,11 +462,11 @@ fn openssl_key_round_trips() {
         "pkeyutl",
         "-encrypt",
         "-inkey",
-        s(&pem),
+        &pem,
         "-in",
-        s(&msg),
+        &msg,
         "-out",
-        s(&ct),
+        &ct,
         "-pkeyopt",
         "rsa_padding_mode:pkcs1",
     ]);
@@ -610,11 +487,11 @@ fn openssl_key_round_trips() {
         "pkeyutl",
         "-decrypt",
         "-inkey",
-        s(&pem),
+        &pem,
         "-in",
-        s(&ours),
+        &ours,
         "-out",
-        s(&pt),
+        &pt,
         "-pkeyopt",
         "rsa_padding_mode:pkcs1",
     ]);
@@ -628,11 +505,11 @@ fn openssl_key_round_trips() {
         "pkeyutl",
         "-encrypt",
         "-inkey",
-        s(&pem),
+        &pem,
         "-in",
-        s(&raw_in),
+        &raw_in,
         "-out",
-        s(&ct),
+        &ct,
         "-pkeyopt",
         "rsa_padding_mode:none",
     ]);
@@ -655,7 +532,7 @@ fn openssl_key_round_trips() {
 /// errors, never panics.
 #[test]
 fn odd_key_sizes_and_garbage() {
-    let dir = Scratch::new("sizes");
+    let dir = Scratch::new("rsa-sizes");
     for bits in ["1024", "1025"] {
         let pem = dir.path("key.pem");
         let keygen_bits = format!("rsa_keygen_bits:{bits}");
@@ -666,9 +543,9 @@ fn odd_key_sizes_and_garbage() {
             "-pkeyopt",
             &keygen_bits,
             "-out",
-            s(&pem),
+            &pem,
         ]);
-        let fields = key_fields(&openssl_ok(&["pkey", "-in", s(&pem), "-text", "-noout"]));
+        let fields = key_fields(&openssl_ok(&["pkey", "-in", &pem, "-text", "-noout"]));
         let key = RsaKey::from_prime(&fields["modulus"], 0, &fields["prime1"]).unwrap();
         let public = key.public();
         let k = key.modulus().len();
@@ -689,11 +566,11 @@ fn odd_key_sizes_and_garbage() {
                     "pkeyutl",
                     "-verify",
                     "-inkey",
-                    s(&pem),
+                    &pem,
                     "-in",
-                    s(&dgst),
+                    &dgst,
                     "-sigfile",
-                    s(&sig),
+                    &sig,
                     "-pkeyopt",
                     &digest_opt,
                     "-pkeyopt",

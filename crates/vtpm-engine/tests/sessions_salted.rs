@@ -8,90 +8,19 @@
 //! (Part 1 §19.6, §21; Part 3 §11.1).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use sha2::{Digest as _, Sha256};
-use std::path::PathBuf;
-use std::process::Command;
-use vtpm_engine::{MemoryPlatform, Tpm};
+use vtpm_engine::Tpm;
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_OWNER: u32 = 0x4000_0001;
-
-mod cc {
-    pub const NV_DEFINE_SPACE: u32 = 0x12A;
-    pub const CREATE_PRIMARY: u32 = 0x131;
-    pub const HIERARCHY_CHANGE_AUTH: u32 = 0x129;
-    pub const NV_WRITE: u32 = 0x137;
-    pub const STARTUP: u32 = 0x144;
-    pub const START_AUTH_SESSION: u32 = 0x176;
-    pub const GET_RANDOM: u32 = 0x17B;
-}
-
-mod rc {
-    pub const ATTRIBUTES: u32 = 0x082;
-    pub const VALUE: u32 = 0x084;
-    pub const KEY: u32 = 0x09C;
-    pub const ECC_POINT: u32 = 0x0A7;
-    pub const AUTH_FAIL: u32 = 0x08E;
-
-    /// The code with parameter number `n` (Part 2 §6.6.3).
-    pub fn p(code: u32, n: u32) -> u32 {
-        code | 0x040 | (n << 8)
-    }
-
-    /// The code with handle number `n`.
-    pub fn h(code: u32, n: u32) -> u32 {
-        code | (n << 8)
-    }
-
-    /// The code with session number `n`.
-    pub fn s(code: u32, n: u32) -> u32 {
-        code | 0x800 | (n << 8)
-    }
-}
-
-mod alg {
-    pub const RSA: u16 = 0x0001;
-    pub const KEYEDHASH: u16 = 0x0008;
-    pub const SHA256: u16 = 0x000B;
-    pub const NULL: u16 = 0x0010;
-    pub const ECDSA: u16 = 0x0018;
-    pub const HMAC: u16 = 0x0005;
-    pub const ECC: u16 = 0x0023;
-}
+mod common;
+use common::*;
 
 /// fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | decrypt.
-const DECRYPT_KEY: u32 = 0x2 | 0x10 | 0x20 | 0x40 | 0x20000;
+const DECRYPT_KEY: u32 = attr::BASE | attr::DECRYPT;
 /// The same with sign instead of decrypt.
-const SIGN_KEY: u32 = 0x2 | 0x10 | 0x20 | 0x40 | 0x40000;
+const SIGN_KEY: u32 = attr::BASE | attr::SIGN;
 
 // ---------------------------------------------------------------------------
-// Hand-written primitives (FIPS 198 HMAC, Part 1 §11.4.10 KDFa / KDFe).
-
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().to_vec()
-}
-
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = if key.len() > 64 {
-        sha256(&[key])
-    } else {
-        key.to_vec()
-    };
-    k.resize(64, 0);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let mut inner = vec![&ipad[..]];
-    inner.extend_from_slice(parts);
-    let inner = sha256(&inner);
-    sha256(&[&opad, &inner])
-}
+// Hand-written primitives (Part 1 §11.4.10 KDFa / KDFe, over the FIPS 198
+// HMAC of common::hmac_sha256).
 
 /// KDFa(SHA-256, key, label, contextU, contextV, bits): HMAC(key, i ||
 /// label || 0x00 || contextU || contextV || bits) for i = 1, 2, ….
@@ -125,52 +54,6 @@ fn kdfe(z: &[u8], label: &str, u: &[u8], v: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Commands.
 
-fn tpm2b(b: &[u8]) -> Vec<u8> {
-    let mut v = (b.len() as u16).to_be_bytes().to_vec();
-    v.extend(b);
-    v
-}
-
-/// An authorization area entry.
-fn auth(handle: u32, nonce: &[u8], attrs: u8, hmac: &[u8]) -> Vec<u8> {
-    let mut a = handle.to_be_bytes().to_vec();
-    a.extend(tpm2b(nonce));
-    a.push(attrs);
-    a.extend(tpm2b(hmac));
-    a
-}
-
-fn command(code: u32, handles: &[u32], area: Option<&[u8]>, params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if let Some(area) = area {
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if area.is_some() {
-        SESSIONS
-    } else {
-        NO_SESSIONS
-    };
-    let mut cmd = tag.to_be_bytes().to_vec();
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn password(pw: &[u8]) -> Vec<u8> {
-    auth(RS_PW, &[], 0x01, pw)
-}
-
-fn rc_of(rsp: &[u8]) -> u32 {
-    assert!(rsp.len() >= 10, "short response {rsp:02x?}");
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
 /// A successful SESSIONS response: (parameters, authorization area).
 fn split(rsp: &[u8], handles: usize) -> (Vec<u8>, Vec<u8>) {
     assert_eq!(rc_of(rsp), 0, "rc 0x{:x}", rc_of(rsp));
@@ -180,75 +63,16 @@ fn split(rsp: &[u8], handles: usize) -> (Vec<u8>, Vec<u8>) {
     (p[4..4 + n].to_vec(), p[4 + n..].to_vec())
 }
 
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_be_bytes(self.take(2).try_into().unwrap())
-    }
-    fn b(&mut self) -> &'a [u8] {
-        let n = self.u16() as usize;
-        self.take(n)
-    }
-}
-
-fn started() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    let r = t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]));
-    assert_eq!(rc_of(&r), 0);
-    t
-}
-
 /// CreatePrimary under the owner (password `owner_pw`): (handle, public).
-fn primary(t: &mut Tpm, owner_pw: &[u8], template: &[u8]) -> (u32, Vec<u8>) {
-    let mut p = tpm2b(&[0, 0, 0, 0]); // empty userAuth and data
-    p.extend(tpm2b(template));
-    p.extend([0, 0]); // outsideInfo
-    p.extend(0u32.to_be_bytes()); // creationPCR
-    let r = t.execute(
-        0,
-        &command(
-            cc::CREATE_PRIMARY,
-            &[RH_OWNER],
-            Some(&password(owner_pw)),
-            &p,
-        ),
-    );
-    let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-    let (out, _) = split(&r, 1);
-    (h, Cursor(&out).b().to_vec())
+fn owner_primary(t: &mut Tpm, owner_pw: &[u8], template: &[u8]) -> (u32, Vec<u8>) {
+    let c = create_primary_in(t, RH_OWNER, owner_pw, &[], &[], template);
+    (c.handle, c.public)
 }
 
-fn ecc_template(attrs: u32, scheme: &[u8]) -> Vec<u8> {
-    let mut t = alg::ECC.to_be_bytes().to_vec();
-    t.extend(alg::SHA256.to_be_bytes());
-    t.extend(attrs.to_be_bytes());
-    t.extend([0, 0]); // authPolicy
-    t.extend(alg::NULL.to_be_bytes()); // symmetric
-    t.extend(scheme);
-    t.extend(0x0003u16.to_be_bytes()); // TPM_ECC_NIST_P256
-    t.extend(alg::NULL.to_be_bytes()); // kdf
-    t.extend([0, 0, 0, 0]);
-    t
-}
-
-fn rsa_template(attrs: u32) -> Vec<u8> {
-    let mut t = alg::RSA.to_be_bytes().to_vec();
-    t.extend(alg::SHA256.to_be_bytes());
-    t.extend(attrs.to_be_bytes());
-    t.extend([0, 0]);
-    t.extend(alg::NULL.to_be_bytes()); // symmetric
-    t.extend(alg::NULL.to_be_bytes()); // scheme: OAEP with nameAlg
-    t.extend(2048u16.to_be_bytes());
-    t.extend(0u32.to_be_bytes());
-    t.extend([0, 0]);
-    t
+/// An RSA-2048 decryption key template with a NULL scheme (OAEP with the
+/// nameAlg).
+fn rsa_oaep_template(attrs: u32) -> Vec<u8> {
+    rsa_template(attrs, &scheme(alg::NULL, 0))
 }
 
 /// The unique point of a P-256 TPMT_PUBLIC made by `ecc_template`.
@@ -288,7 +112,7 @@ fn start_session(
     p.extend(alg::SHA256.to_be_bytes());
     t.execute(
         0,
-        &command(cc::START_AUTH_SESSION, &[tpm_key, bind], None, &p),
+        &command_area(cc::START_AUTH_SESSION, &[tpm_key, bind], None, &p),
     )
 }
 
@@ -318,98 +142,8 @@ fn check_response(
     nonce_tpm
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 // ---------------------------------------------------------------------------
 // OpenSSL (the command line).
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "vtpm-salted-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        std::fs::write(self.0.join(name), data).unwrap();
-        self.path(name)
-    }
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.0.join(name)).unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the openssl command line is required: {e}"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = body.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend(body);
-    out
-}
-
-fn der_uint(bytes: &[u8]) -> Vec<u8> {
-    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let mut v = bytes[start..].to_vec();
-    if v.first().is_none_or(|&b| b & 0x80 != 0) {
-        v.insert(0, 0);
-    }
-    der(0x02, &v)
-}
-
-/// SubjectPublicKeyInfo of an RSA public key (e = 65537).
-fn rsa_spki(n: &[u8]) -> Vec<u8> {
-    let key = der(0x30, &[der_uint(n), der_uint(&[1, 0, 1])].concat());
-    let alg = der(
-        0x30,
-        &[
-            der(
-                0x06,
-                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
-            ),
-            vec![0x05, 0x00],
-        ]
-        .concat(),
-    );
-    der(
-        0x30,
-        &[alg, der(0x03, &[&[0u8][..], &key].concat())].concat(),
-    )
-}
 
 /// SubjectPublicKeyInfo of a P-256 point.
 fn p256_spki(x: &[u8], y: &[u8]) -> Vec<u8> {
@@ -429,11 +163,11 @@ fn p256_spki(x: &[u8], y: &[u8]) -> Vec<u8> {
 
 /// RSAES-OAEP(SHA-256, label) of `msg` by OpenSSL.
 fn openssl_oaep(dir: &Scratch, n: &[u8], label: &[u8], msg: &[u8]) -> Vec<u8> {
-    let key = dir.write("rsa.der", &rsa_spki(n));
+    let key = dir.write("rsa.der", &rsa_spki(n, &[1, 0, 1]));
     let input = dir.write("salt.bin", msg);
     let out = dir.path("salt.enc");
     let label = format!("rsa_oaep_label:{}", hex(label));
-    openssl(&[
+    openssl_ok(&[
         "pkeyutl",
         "-encrypt",
         "-pubin",
@@ -461,7 +195,7 @@ fn openssl_oaep(dir: &Scratch, n: &[u8], label: &[u8], msg: &[u8]) -> Vec<u8> {
 /// (Qe.x, Qe.y, Z.x).
 fn openssl_ecdh(dir: &Scratch, x: &[u8], y: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let eph = dir.path("eph.pem");
-    openssl(&[
+    openssl_ok(&[
         "genpkey",
         "-algorithm",
         "EC",
@@ -471,14 +205,14 @@ fn openssl_ecdh(dir: &Scratch, x: &[u8], y: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>
         &eph,
     ]);
     let eph_pub = dir.path("eph.der");
-    openssl(&[
+    openssl_ok(&[
         "pkey", "-in", &eph, "-pubout", "-outform", "DER", "-out", &eph_pub,
     ]);
     let der = dir.read("eph.der");
     let xy = &der[der.len() - 64..];
     let peer = dir.write("peer.der", &p256_spki(x, y));
     let z = dir.path("z.bin");
-    openssl(&[
+    openssl_ok(&[
         "pkeyutl",
         "-derive",
         "-inkey",
@@ -497,7 +231,7 @@ fn openssl_ecdh(dir: &Scratch, x: &[u8], y: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>
 fn openssl_aes128_cfb(dir: &Scratch, key: &[u8], iv: &[u8], data: &[u8]) -> Vec<u8> {
     let input = dir.write("plain.bin", data);
     let out = dir.path("cipher.bin");
-    openssl(&[
+    openssl_ok(&[
         "enc",
         "-aes-128-cfb",
         "-e",
@@ -521,9 +255,9 @@ fn ecc_point(x: &[u8], y: &[u8]) -> Vec<u8> {
 
 #[test]
 fn ecc_salted_session_key_matches_the_spec_formula() {
-    let dir = Scratch::new("ecc");
+    let dir = Scratch::new("salted-ecc");
     let mut t = started();
-    let (key, public) = primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
+    let (key, public) = owner_primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
     let (qx, qy) = ecc_unique(&public, false);
     let (ex, ey, z) = openssl_ecdh(&dir, &qx, &qy);
     let salt = kdfe(&z, "SECRET", &ex, &qx);
@@ -551,7 +285,7 @@ fn ecc_salted_session_key_matches_the_spec_formula() {
         let hmac = hmac_sha256(&session_key, &[&cp_hash, &nc, &nonce_tpm, &[attrs]]);
         let r = t.execute(
             0,
-            &command(
+            &command_area(
                 cc::GET_RANDOM,
                 &[],
                 Some(&auth(session, &nc, attrs, &hmac)),
@@ -570,7 +304,7 @@ fn ecc_salted_session_key_matches_the_spec_formula() {
     let bad = hmac_sha256(&[], &[&cp_hash, &nc, &nonce_tpm, &[0x41]]);
     let r = t.execute(
         0,
-        &command(
+        &command_area(
             cc::GET_RANDOM,
             &[],
             Some(&auth(session, &nc, 0x41, &bad)),
@@ -589,9 +323,9 @@ fn ecc_salted_session_key_matches_the_spec_formula() {
 
 #[test]
 fn salted_session_errors() {
-    let dir = Scratch::new("errors");
+    let dir = Scratch::new("salted-errors");
     let mut t = started();
-    let (key, public) = primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
+    let (key, public) = owner_primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
     let (qx, qy) = ecc_unique(&public, false);
     let (ex, ey, _) = openssl_ecdh(&dir, &qx, &qy);
     let nc = [1u8; 16];
@@ -620,21 +354,14 @@ fn salted_session_errors() {
     assert_eq!(rc_of(&r), rc::p(rc::VALUE, 2));
 
     // A signing key is not a decryption key.
-    let mut ecdsa = alg::ECDSA.to_be_bytes().to_vec();
-    ecdsa.extend(alg::SHA256.to_be_bytes());
-    let (sign, _) = primary(&mut t, b"", &ecc_template(SIGN_KEY, &ecdsa));
+    let ecdsa = scheme(alg::ECDSA, alg::SHA256);
+    let (sign, _) = owner_primary(&mut t, b"", &ecc_template(SIGN_KEY, &ecdsa));
     let r = start_session(&mut t, sign, RH_NULL, &nc, &ok, &[0, 0x10]);
     assert_eq!(rc_of(&r), rc::h(rc::ATTRIBUTES, 1));
 
     // An HMAC key is not asymmetric.
-    let mut hmac_t = alg::KEYEDHASH.to_be_bytes().to_vec();
-    hmac_t.extend(alg::SHA256.to_be_bytes());
-    hmac_t.extend(SIGN_KEY.to_be_bytes());
-    hmac_t.extend([0, 0]);
-    hmac_t.extend(alg::HMAC.to_be_bytes());
-    hmac_t.extend(alg::SHA256.to_be_bytes());
-    hmac_t.extend([0, 0]);
-    let (hk, _) = primary(&mut t, b"", &hmac_t);
+    let hmac_t = hmac_template(SIGN_KEY, &scheme(alg::HMAC, alg::SHA256));
+    let (hk, _) = owner_primary(&mut t, b"", &hmac_t);
     let r = start_session(&mut t, hk, RH_NULL, &nc, &ok, &[0, 0x10]);
     assert_eq!(rc_of(&r), rc::h(rc::KEY, 1));
 
@@ -652,12 +379,12 @@ fn salted_session_errors() {
 
 #[test]
 fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
-    let dir = Scratch::new("rsa");
+    let dir = Scratch::new("salted-rsa");
     let mut t = started();
     let owner_pw = b"ownerpw";
     let r = t.execute(
         0,
-        &command(
+        &command_area(
             cc::HIERARCHY_CHANGE_AUTH,
             &[RH_OWNER],
             Some(&password(b"")),
@@ -665,7 +392,7 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
         ),
     );
     assert_eq!(rc_of(&r), 0);
-    let (key, public) = primary(&mut t, owner_pw, &rsa_template(DECRYPT_KEY));
+    let (key, public) = owner_primary(&mut t, owner_pw, &rsa_oaep_template(DECRYPT_KEY));
     let n = rsa_modulus(&public);
     assert_eq!(n.len(), 256);
 
@@ -728,7 +455,7 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
     let hmac = hmac_sha256(&session_key, &[&cp_hash, &nc, &nonce_tpm, &[attrs]]);
     let r = t.execute(
         0,
-        &command(
+        &command_area(
             cc::NV_DEFINE_SPACE,
             &[RH_OWNER],
             Some(&auth(session, &nc, attrs, &hmac)),
@@ -744,7 +471,7 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
     w.extend(0u16.to_be_bytes());
     let r = t.execute(
         0,
-        &command(cc::NV_WRITE, &[index, index], Some(&password(nv_auth)), &w),
+        &command_area(cc::NV_WRITE, &[index, index], Some(&password(nv_auth)), &w),
     );
     assert_eq!(rc_of(&r), 0, "NV_Write with the decrypted password");
 }
@@ -756,11 +483,9 @@ fn rsa_salted_and_bound_session_authorizes_and_decrypts() {
 /// password read.
 #[test]
 fn xor_and_aes256_parameter_encryption() {
-    const CC_NV_READ: u32 = 0x14E;
-    const CC_NV_READ_PUBLIC: u32 = 0x169;
-    let dir = Scratch::new("xor");
+    let dir = Scratch::new("salted-xor");
     let mut t = started();
-    let (key, public) = primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
+    let (key, public) = owner_primary(&mut t, b"", &ecc_template(DECRYPT_KEY, &[0x00, 0x10]));
     let (qx, qy) = ecc_unique(&public, false);
 
     let xor: [u8; 4] = [0x00, 0x0A, 0x00, 0x0B]; // XOR with SHA-256
@@ -776,7 +501,7 @@ fn xor_and_aes256_parameter_encryption() {
         p.extend(tpm2b(&nv_public));
         let r = t.execute(
             0,
-            &command(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&password(b"")), &p),
+            &command_area(cc::NV_DEFINE_SPACE, &[RH_OWNER], Some(&password(b"")), &p),
         );
         assert_eq!(rc_of(&r), 0);
 
@@ -802,7 +527,7 @@ fn xor_and_aes256_parameter_encryption() {
                 let s = kdfa(&session_key, "CFB", newer, older, 256 + 128);
                 let input = dir.write("in.bin", data);
                 let out = dir.path("out.bin");
-                openssl(&[
+                openssl_ok(&[
                     "enc",
                     "-aes-256-cfb",
                     if encrypt { "-e" } else { "-d" },
@@ -826,7 +551,7 @@ fn xor_and_aes256_parameter_encryption() {
         assert_ne!(&enc[..], &data[..]);
         let mut params = tpm2b(&enc);
         params.extend(0u16.to_be_bytes());
-        let r = t.execute(0, &command(CC_NV_READ_PUBLIC, &[index], None, &[]));
+        let r = t.execute(0, &command_area(cc::NV_READ_PUBLIC, &[index], None, &[]));
         assert_eq!(rc_of(&r), 0);
         let mut c = Cursor(&r[10..]);
         c.b();
@@ -841,7 +566,7 @@ fn xor_and_aes256_parameter_encryption() {
         let hmac = hmac_sha256(&session_key, &[&cp, &nc, &nonce_tpm, &[attrs]]);
         let r = t.execute(
             0,
-            &command(
+            &command_area(
                 cc::NV_WRITE,
                 &[index, index],
                 Some(&auth(session, &nc, attrs, &hmac)),
@@ -856,33 +581,33 @@ fn xor_and_aes256_parameter_encryption() {
         rp.extend(0u16.to_be_bytes());
         let r = t.execute(
             0,
-            &command(CC_NV_READ, &[index, index], Some(&password(b"")), &rp),
+            &command_area(cc::NV_READ, &[index, index], Some(&password(b"")), &rp),
         );
         let (out, _) = split(&r, 0);
         assert_eq!(Cursor(&out).b(), data, "decrypted by the TPM");
 
         // NV_Read with the response encrypted (the index is written now:
         // its Name changed).
-        let r = t.execute(0, &command(CC_NV_READ_PUBLIC, &[index], None, &[]));
+        let r = t.execute(0, &command_area(cc::NV_READ_PUBLIC, &[index], None, &[]));
         let mut c = Cursor(&r[10..]);
         c.b();
         let name = c.b().to_vec();
         assert_ne!(name, name_before);
         let nc = [0x42u8; 16];
         let attrs = 0x41; // continueSession | encrypt
-        let cp = sha256(&[&CC_NV_READ.to_be_bytes(), &name, &name, &rp]);
+        let cp = sha256(&[&cc::NV_READ.to_be_bytes(), &name, &name, &rp]);
         let hmac = hmac_sha256(&session_key, &[&cp, &nc, &nonce_tpm, &[attrs]]);
         let r = t.execute(
             0,
-            &command(
-                CC_NV_READ,
+            &command_area(
+                cc::NV_READ,
                 &[index, index],
                 Some(&auth(session, &nc, attrs, &hmac)),
                 &rp,
             ),
         );
         let (out, area) = split(&r, 0);
-        let new_nonce = check_response(CC_NV_READ, &out, &area, &session_key, &nc);
+        let new_nonce = check_response(cc::NV_READ, &out, &area, &session_key, &nc);
         let enc = Cursor(&out).b().to_vec();
         assert_ne!(&enc[..], &data[..]);
         assert_eq!(crypt(&enc, &new_nonce, &nc, false), data);

@@ -8,170 +8,15 @@
 
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384};
-use vtpm_engine::{MemoryPlatform, Tpm};
+use vtpm_engine::Tpm;
 
-const NO_SESSIONS: u16 = 0x8001;
-const SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
-const RH_NULL: u32 = 0x4000_0007;
-const RH_OWNER: u32 = 0x4000_0001;
-
-mod cc {
-    pub const CREATE_PRIMARY: u32 = 0x131;
-    pub const SEQUENCE_COMPLETE: u32 = 0x13E;
-    pub const STARTUP: u32 = 0x144;
-    pub const OBJECT_CHANGE_AUTH: u32 = 0x150;
-    pub const CREATE: u32 = 0x153;
-    pub const HMAC: u32 = 0x155;
-    pub const LOAD: u32 = 0x157;
-    pub const HMAC_START: u32 = 0x15B;
-    pub const SEQUENCE_UPDATE: u32 = 0x15C;
-    pub const UNSEAL: u32 = 0x15E;
-    pub const CONTEXT_LOAD: u32 = 0x161;
-    pub const CONTEXT_SAVE: u32 = 0x162;
-    pub const ENCRYPT_DECRYPT: u32 = 0x164;
-    pub const FLUSH_CONTEXT: u32 = 0x165;
-    pub const LOAD_EXTERNAL: u32 = 0x167;
-    pub const HASH_SEQUENCE_START: u32 = 0x186;
-    pub const ENCRYPT_DECRYPT2: u32 = 0x193;
-}
-
-mod alg {
-    pub const SHA1: u16 = 0x0004;
-    pub const HMAC: u16 = 0x0005;
-    pub const AES: u16 = 0x0006;
-    pub const KEYEDHASH: u16 = 0x0008;
-    pub const SHA256: u16 = 0x000B;
-    pub const SHA384: u16 = 0x000C;
-    pub const NULL: u16 = 0x0010;
-    pub const ECC: u16 = 0x0023;
-    pub const SYMCIPHER: u16 = 0x0025;
-    pub const CTR: u16 = 0x0040;
-    pub const OFB: u16 = 0x0041;
-    pub const CBC: u16 = 0x0042;
-    pub const CFB: u16 = 0x0043;
-    pub const ECB: u16 = 0x0044;
-}
-
-/// TPMA_OBJECT bits.
-mod oa {
-    pub const FIXED_TPM: u32 = 1 << 1;
-    pub const FIXED_PARENT: u32 = 1 << 4;
-    pub const SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
-    pub const USER_WITH_AUTH: u32 = 1 << 6;
-    pub const NO_DA: u32 = 1 << 10;
-    pub const RESTRICTED: u32 = 1 << 16;
-    pub const DECRYPT: u32 = 1 << 17;
-    pub const SIGN: u32 = 1 << 18;
-}
-
-/// Response codes (Part 2 §6.6): format-one codes take the parameter
-/// number as `0x40 | n << 8` and the handle number as `n << 8`.
-mod rc {
-    pub const HASH: u32 = 0x083;
-    pub const VALUE: u32 = 0x084;
-    pub const HIERARCHY: u32 = 0x085;
-    pub const KEY_SIZE: u32 = 0x087;
-    pub const MODE: u32 = 0x089;
-    pub const TYPE: u32 = 0x08A;
-    pub const ATTRIBUTES: u32 = 0x082;
-    pub const AUTH_FAIL: u32 = 0x08E;
-    pub const SIZE: u32 = 0x095;
-    pub const KEY: u32 = 0x09C;
-    pub const BAD_AUTH: u32 = 0x0A2;
-    pub const BINDING: u32 = 0x0A5;
-
-    pub fn p(code: u32, n: u32) -> u32 {
-        code | 0x40 | (n << 8)
-    }
-    pub fn h(code: u32, n: u32) -> u32 {
-        code | (n << 8)
-    }
-    pub fn s(code: u32, n: u32) -> u32 {
-        code | 0x800 | (n << 8)
-    }
-}
-
-/// Builds a command: header, handles, optional password sessions, params.
-fn command(code: u32, handles: &[u32], passwords: Option<&[&[u8]]>, params: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for h in handles {
-        body.extend(h.to_be_bytes());
-    }
-    if let Some(pws) = passwords {
-        let mut area = Vec::new();
-        for pw in pws {
-            area.extend(RS_PW.to_be_bytes());
-            area.extend(0u16.to_be_bytes());
-            area.push(0x01);
-            area.extend((pw.len() as u16).to_be_bytes());
-            area.extend(*pw);
-        }
-        body.extend((area.len() as u32).to_be_bytes());
-        body.extend(area);
-    }
-    body.extend(params);
-    let tag = if passwords.is_some() {
-        SESSIONS
-    } else {
-        NO_SESSIONS
-    };
-    let mut cmd = Vec::new();
-    cmd.extend(tag.to_be_bytes());
-    cmd.extend(((10 + body.len()) as u32).to_be_bytes());
-    cmd.extend(code.to_be_bytes());
-    cmd.extend(body);
-    cmd
-}
-
-fn rc(rsp: &[u8]) -> u32 {
-    assert!(rsp.len() >= 10, "short response {rsp:02x?}");
-    assert_eq!(
-        u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize,
-        rsp.len(),
-        "size field"
-    );
-    u32::from_be_bytes(rsp[6..10].try_into().unwrap())
-}
-
-/// Parameters of a successful response, `handles` response handles
-/// skipped.
-fn params(rsp: &[u8], handles: usize) -> &[u8] {
-    assert_eq!(rc(rsp), 0, "rc 0x{:x}", rc(rsp));
-    let mut p = &rsp[10 + 4 * handles..];
-    if u16::from_be_bytes([rsp[0], rsp[1]]) == SESSIONS {
-        let n = u32::from_be_bytes(p[..4].try_into().unwrap()) as usize;
-        p = &p[4..4 + n];
-    }
-    p
-}
-
-fn started() -> Tpm {
-    let mut t = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-    t.power_on();
-    let r = t.execute(0, &command(cc::STARTUP, &[], None, &[0, 0]));
-    assert_eq!(rc(&r), 0);
-    t
-}
-
-fn tpm2b(b: &[u8]) -> Vec<u8> {
-    let mut v = (b.len() as u16).to_be_bytes().to_vec();
-    v.extend(b);
-    v
-}
+mod common;
+use common::*;
 
 /// Reads a TPM2B at the start of `b`: (contents, rest).
 fn take2b(b: &[u8]) -> (&[u8], &[u8]) {
     let n = u16::from_be_bytes([b[0], b[1]]) as usize;
     (&b[2..2 + n], &b[2 + n..])
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// TPMT_PUBLIC of a symmetric cipher key.
@@ -208,27 +53,10 @@ fn keyedhash_public(attrs: u32, scheme_hash: Option<u16>, unique: &[u8]) -> Vec<
 
 /// TPMT_PUBLIC of an ECC P-256 storage key (AES-128-CFB for its children).
 fn ecc_storage_public() -> Vec<u8> {
-    let attrs = oa::FIXED_TPM
-        | oa::FIXED_PARENT
-        | oa::SENSITIVE_DATA_ORIGIN
-        | oa::USER_WITH_AUTH
-        | oa::NO_DA
-        | oa::RESTRICTED
-        | oa::DECRYPT;
-    let mut v = Vec::new();
-    v.extend(alg::ECC.to_be_bytes());
-    v.extend(alg::SHA256.to_be_bytes());
-    v.extend(attrs.to_be_bytes());
-    v.extend(tpm2b(&[]));
-    v.extend(alg::AES.to_be_bytes());
-    v.extend(128u16.to_be_bytes());
-    v.extend(alg::CFB.to_be_bytes());
-    v.extend(alg::NULL.to_be_bytes()); // scheme
-    v.extend(0x0003u16.to_be_bytes()); // NIST P-256
-    v.extend(alg::NULL.to_be_bytes()); // kdf
-    v.extend(tpm2b(&[]));
-    v.extend(tpm2b(&[]));
-    v
+    ecc_public(
+        attr::BASE | attr::NO_DA | attr::RESTRICTED | attr::DECRYPT,
+        &[],
+    )
 }
 
 /// TPM2B_SENSITIVE_CREATE.
@@ -238,16 +66,7 @@ fn sensitive_create(auth: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// TPM2_CreatePrimary in the owner hierarchy; the new handle.
 fn create_primary(t: &mut Tpm, auth: &[u8], data: &[u8], public: &[u8]) -> u32 {
-    let mut p = sensitive_create(auth, data);
-    p.extend(tpm2b(public));
-    p.extend(tpm2b(&[])); // outsideInfo
-    p.extend(0u32.to_be_bytes()); // creationPCR
-    let r = t.execute(
-        0,
-        &command(cc::CREATE_PRIMARY, &[RH_OWNER], Some(&[b""]), &p),
-    );
-    assert_eq!(rc(&r), 0, "CreatePrimary: rc 0x{:x}", rc(&r));
-    u32::from_be_bytes(r[10..14].try_into().unwrap())
+    create_primary_in(t, RH_OWNER, b"", auth, data, public).handle
 }
 
 /// TPM2_Create under `parent`: (outPrivate, outPublic).
@@ -256,9 +75,9 @@ fn create(t: &mut Tpm, parent: u32, auth: &[u8], data: &[u8], public: &[u8]) -> 
     p.extend(tpm2b(public));
     p.extend(tpm2b(&[]));
     p.extend(0u32.to_be_bytes());
-    let r = t.execute(0, &command(cc::CREATE, &[parent], Some(&[b""]), &p));
+    let r = t.execute(0, &command_pw(cc::CREATE, &[parent], Some(&[b""]), &p));
     let out = params(&r, 0);
-    let (private, rest) = take2b(out);
+    let (private, rest) = take2b(&out);
     let (public, _) = take2b(rest);
     (private.to_vec(), public.to_vec())
 }
@@ -267,14 +86,9 @@ fn create(t: &mut Tpm, parent: u32, auth: &[u8], data: &[u8], public: &[u8]) -> 
 fn load(t: &mut Tpm, parent: u32, private: &[u8], public: &[u8]) -> (u32, Vec<u8>) {
     let mut p = tpm2b(private);
     p.extend(tpm2b(public));
-    let r = t.execute(0, &command(cc::LOAD, &[parent], Some(&[b""]), &p));
+    let r = t.execute(0, &command_pw(cc::LOAD, &[parent], Some(&[b""]), &p));
     let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-    (h, take2b(params(&r, 1)).0.to_vec())
-}
-
-fn flush(t: &mut Tpm, h: u32) {
-    let r = t.execute(0, &command(cc::FLUSH_CONTEXT, &[], None, &h.to_be_bytes()));
-    assert_eq!(rc(&r), 0);
+    (h, take2b(&params(&r, 1)).0.to_vec())
 }
 
 // SP 800-38A, Appendix F: AES-128 with the same key, IV and plaintext in
@@ -318,7 +132,7 @@ fn aes_key(t: &mut Tpm, mode: u16, attrs: u32) -> u32 {
     create_primary(t, b"", &unhex(KEY), &sym_public(attrs, 128, mode, &[]))
 }
 
-const AES_ATTRS: u32 = oa::USER_WITH_AUTH | oa::NO_DA | oa::SIGN | oa::DECRYPT;
+const AES_ATTRS: u32 = attr::USER_WITH_AUTH | attr::NO_DA | attr::SIGN | attr::DECRYPT;
 
 /// TPM2_EncryptDecrypt (or, `two`, TPM2_EncryptDecrypt2) parameters.
 fn ed_params(two: bool, decrypt: bool, mode: u16, iv: &[u8], data: &[u8]) -> Vec<u8> {
@@ -352,7 +166,7 @@ fn ed(
     };
     t.execute(
         0,
-        &command(
+        &command_pw(
             code,
             &[key],
             Some(&[b""]),
@@ -372,7 +186,8 @@ fn ed_ok(
     data: &[u8],
 ) -> (Vec<u8>, Vec<u8>) {
     let r = ed(t, key, two, decrypt, mode, iv, data);
-    let (out, rest) = take2b(params(&r, 0));
+    let rsp_params = params(&r, 0);
+    let (out, rest) = take2b(&rsp_params);
     let (iv_out, rest) = take2b(rest);
     assert!(rest.is_empty());
     (out.to_vec(), iv_out.to_vec())
@@ -455,10 +270,10 @@ fn encrypt_decrypt_errors() {
         let check = |t: &mut Tpm, key, decrypt, mode, iv: &[u8], data: &[u8], want, what| {
             let r = ed(t, key, two, decrypt, mode, iv, data);
             assert_eq!(
-                rc(&r),
+                rc_of(&r),
                 want,
                 "{what} (EncryptDecrypt2: {two}): 0x{:x}",
-                rc(&r)
+                rc_of(&r)
             );
         };
         // The key has a mode: another one is TPM_RC_MODE.
@@ -544,14 +359,18 @@ fn encrypt_decrypt_errors() {
         } else {
             cc::ENCRYPT_DECRYPT
         };
-        let r = t.execute(0, &command(code, &[null_mode], Some(&[b""]), &p));
-        assert_eq!(rc(&r), rc::p(rc::VALUE, p_decrypt), "decrypt = 2");
+        let r = t.execute(0, &command_pw(code, &[null_mode], Some(&[b""]), &p));
+        assert_eq!(rc_of(&r), rc::p(rc::VALUE, p_decrypt), "decrypt = 2");
         for bad_mode in [alg::AES, alg::SHA256, 0x0045] {
             let r = ed(&mut t, null_mode, two, false, bad_mode, &iv, &block);
-            assert_eq!(rc(&r), rc::p(rc::MODE, p_mode), "mode 0x{bad_mode:x}");
+            assert_eq!(rc_of(&r), rc::p(rc::MODE, p_mode), "mode 0x{bad_mode:x}");
         }
         let r = ed(&mut t, null_mode, two, false, alg::CFB, &[0; 17], &block);
-        assert_eq!(rc(&r), rc::p(rc::SIZE, p_iv), "ivIn larger than TPM2B_IV");
+        assert_eq!(
+            rc_of(&r),
+            rc::p(rc::SIZE, p_iv),
+            "ivIn larger than TPM2B_IV"
+        );
     }
     // A restricted key (a storage parent) is refused.
     let restricted = create_primary(
@@ -559,12 +378,12 @@ fn encrypt_decrypt_errors() {
         b"",
         &[],
         &sym_public(
-            oa::FIXED_TPM
-                | oa::FIXED_PARENT
-                | oa::SENSITIVE_DATA_ORIGIN
-                | oa::USER_WITH_AUTH
-                | oa::RESTRICTED
-                | oa::DECRYPT,
+            attr::FIXED_TPM
+                | attr::FIXED_PARENT
+                | attr::SENSITIVE_DATA_ORIGIN
+                | attr::USER_WITH_AUTH
+                | attr::RESTRICTED
+                | attr::DECRYPT,
             128,
             alg::CFB,
             &[],
@@ -572,28 +391,32 @@ fn encrypt_decrypt_errors() {
     );
     for decrypt in [false, true] {
         let r = ed(&mut t, restricted, true, decrypt, alg::CFB, &iv, &block);
-        assert_eq!(rc(&r), rc::h(rc::ATTRIBUTES, 1), "restricted key");
+        assert_eq!(rc_of(&r), rc::h(rc::ATTRIBUTES, 1), "restricted key");
     }
     // Encryption needs `sign`, decryption `decrypt`.
     flush(&mut t, restricted);
     flush(&mut t, cbc);
-    let decrypt_only = aes_key(&mut t, alg::NULL, oa::USER_WITH_AUTH | oa::DECRYPT);
+    let decrypt_only = aes_key(&mut t, alg::NULL, attr::USER_WITH_AUTH | attr::DECRYPT);
     let r = ed(&mut t, decrypt_only, true, false, alg::CFB, &iv, &block);
-    assert_eq!(rc(&r), rc::h(rc::ATTRIBUTES, 1), "encrypt without sign");
+    assert_eq!(rc_of(&r), rc::h(rc::ATTRIBUTES, 1), "encrypt without sign");
     ed_ok(&mut t, decrypt_only, true, true, alg::CFB, &iv, &block);
-    let encrypt_only = aes_key(&mut t, alg::NULL, oa::USER_WITH_AUTH | oa::SIGN);
+    let encrypt_only = aes_key(&mut t, alg::NULL, attr::USER_WITH_AUTH | attr::SIGN);
     let r = ed(&mut t, encrypt_only, true, true, alg::CFB, &iv, &block);
-    assert_eq!(rc(&r), rc::h(rc::ATTRIBUTES, 1), "decrypt without decrypt");
+    assert_eq!(
+        rc_of(&r),
+        rc::h(rc::ATTRIBUTES, 1),
+        "decrypt without decrypt"
+    );
     ed_ok(&mut t, encrypt_only, true, false, alg::CFB, &iv, &block);
     // Not a symmetric key.
     let hmac = create_primary(
         &mut t,
         b"",
         b"key",
-        &keyedhash_public(oa::USER_WITH_AUTH | oa::SIGN, None, &[]),
+        &keyedhash_public(attr::USER_WITH_AUTH | attr::SIGN, None, &[]),
     );
     let r = ed(&mut t, hmac, false, false, alg::CFB, &iv, &block);
-    assert_eq!(rc(&r), rc::h(rc::KEY, 1), "keyed-hash key");
+    assert_eq!(rc_of(&r), rc::h(rc::KEY, 1), "keyed-hash key");
 }
 
 /// HMAC per RFC 2104, from sha2/sha1 (an independent computation).
@@ -626,14 +449,14 @@ fn hmac_key(t: &mut Tpm, key: &[u8], scheme: Option<u16>) -> u32 {
         t,
         b"",
         key,
-        &keyedhash_public(oa::USER_WITH_AUTH | oa::NO_DA | oa::SIGN, scheme, &[]),
+        &keyedhash_public(attr::USER_WITH_AUTH | attr::NO_DA | attr::SIGN, scheme, &[]),
     )
 }
 
 fn hmac_cmd(t: &mut Tpm, key: u32, data: &[u8], hash: u16) -> Vec<u8> {
     let mut p = tpm2b(data);
     p.extend(hash.to_be_bytes());
-    t.execute(0, &command(cc::HMAC, &[key], Some(&[b""]), &p))
+    t.execute(0, &command_pw(cc::HMAC, &[key], Some(&[b""]), &p))
 }
 
 #[test]
@@ -654,41 +477,45 @@ fn hmac_matches_rfc_vectors_and_checks_the_key() {
         ),
     ] {
         let r = hmac_cmd(&mut t, k1, b"Hi There", hash);
-        assert_eq!(take2b(params(&r, 0)).0, unhex(expected), "hash 0x{hash:x}");
+        assert_eq!(take2b(&params(&r, 0)).0, unhex(expected), "hash 0x{hash:x}");
     }
     // RFC 4231 test case 2, with the hash from the key's scheme.
     let k2 = hmac_key(&mut t, b"Jefe", Some(alg::SHA256));
     let expected = unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     for hash in [alg::NULL, alg::SHA256] {
         let r = hmac_cmd(&mut t, k2, b"what do ya want for nothing?", hash);
-        assert_eq!(take2b(params(&r, 0)).0, expected);
+        assert_eq!(take2b(&params(&r, 0)).0, expected);
     }
     // The key's scheme hash and another: TPM_RC_VALUE on hashAlg.
     let r = hmac_cmd(&mut t, k2, b"x", alg::SHA1);
-    assert_eq!(rc(&r), rc::p(rc::VALUE, 2));
+    assert_eq!(rc_of(&r), rc::p(rc::VALUE, 2));
     // No hash anywhere.
     let r = hmac_cmd(&mut t, k1, b"x", alg::NULL);
-    assert_eq!(rc(&r), rc::p(rc::VALUE, 2));
+    assert_eq!(rc_of(&r), rc::p(rc::VALUE, 2));
     // Not a hash algorithm: TPMI_ALG_HASH unmarshalling.
     let r = hmac_cmd(&mut t, k1, b"x", alg::AES);
-    assert_eq!(rc(&r), rc::p(rc::HASH, 2));
+    assert_eq!(rc_of(&r), rc::p(rc::HASH, 2));
     // A sealed data object is not a signing key; a symmetric key is not an
     // HMAC key.
     let sealed = create_primary(
         &mut t,
         b"",
         b"data",
-        &keyedhash_public(oa::USER_WITH_AUTH, None, &[]),
+        &keyedhash_public(attr::USER_WITH_AUTH, None, &[]),
     );
     let r = hmac_cmd(&mut t, sealed, b"x", alg::SHA256);
-    assert_eq!(rc(&r), rc::h(rc::KEY, 1));
+    assert_eq!(rc_of(&r), rc::h(rc::KEY, 1));
     let aes = aes_key(&mut t, alg::CFB, AES_ATTRS);
     let r = hmac_cmd(&mut t, aes, b"x", alg::SHA256);
-    assert_eq!(rc(&r), rc::h(rc::TYPE, 1));
+    assert_eq!(rc_of(&r), rc::h(rc::TYPE, 1));
     let mut p = tpm2b(b"");
     p.extend(alg::SHA256.to_be_bytes());
-    let r = t.execute(0, &command(cc::HMAC_START, &[sealed], Some(&[b""]), &p));
-    assert_eq!(rc(&r), rc::h(rc::KEY, 1), "HMAC_Start with a data object");
+    let r = t.execute(0, &command_pw(cc::HMAC_START, &[sealed], Some(&[b""]), &p));
+    assert_eq!(
+        rc_of(&r),
+        rc::h(rc::KEY, 1),
+        "HMAC_Start with a data object"
+    );
 }
 
 #[test]
@@ -701,45 +528,45 @@ fn hmac_sequences_survive_context_save_and_give_null_tickets() {
 
     let mut p = tpm2b(b"seqpw");
     p.extend(alg::SHA256.to_be_bytes());
-    let r = t.execute(0, &command(cc::HMAC_START, &[k], Some(&[b""]), &p));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::HMAC_START, &[k], Some(&[b""]), &p));
+    assert_eq!(rc_of(&r), 0);
     let seq = u32::from_be_bytes(r[10..14].try_into().unwrap());
     assert_eq!(seq >> 24, 0x80);
     let update = |t: &mut Tpm, seq: u32, chunk: &[u8]| {
         let r = t.execute(
             0,
-            &command(
+            &command_pw(
                 cc::SEQUENCE_UPDATE,
                 &[seq],
                 Some(&[b"seqpw"]),
                 &tpm2b(chunk),
             ),
         );
-        assert_eq!(rc(&r), 0);
+        assert_eq!(rc_of(&r), 0);
     };
     update(&mut t, seq, &data[..1000]);
     // The sequence's authValue is its own.
     let r = t.execute(
         0,
-        &command(cc::SEQUENCE_UPDATE, &[seq], Some(&[b"wrong"]), &tpm2b(b"x")),
+        &command_pw(cc::SEQUENCE_UPDATE, &[seq], Some(&[b"wrong"]), &tpm2b(b"x")),
     );
-    assert_eq!(rc(&r), rc::s(rc::BAD_AUTH, 1));
+    assert_eq!(rc_of(&r), rc::s(rc::BAD_AUTH, 1));
     // Saved, flushed and loaded back, it goes on where it was.
-    let r = t.execute(0, &command(cc::CONTEXT_SAVE, &[seq], None, &[]));
+    let r = t.execute(0, &command_pw(cc::CONTEXT_SAVE, &[seq], None, &[]));
     let context = params(&r, 0).to_vec();
     flush(&mut t, seq);
-    let r = t.execute(0, &command(cc::CONTEXT_LOAD, &[], None, &context));
-    assert_eq!(rc(&r), 0);
+    let r = t.execute(0, &command_pw(cc::CONTEXT_LOAD, &[], None, &context));
+    assert_eq!(rc_of(&r), 0);
     let seq = u32::from_be_bytes(r[10..14].try_into().unwrap());
     update(&mut t, seq, &data[1000..2000]);
     let mut p = tpm2b(&data[2000..]);
     p.extend(RH_OWNER.to_be_bytes());
     let r = t.execute(
         0,
-        &command(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b"seqpw"]), &p),
+        &command_pw(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b"seqpw"]), &p),
     );
     let out = params(&r, 0);
-    let (result, ticket) = take2b(out);
+    let (result, ticket) = take2b(&out);
     assert_eq!(result, hmac_ref(alg::SHA256, &key, &data));
     // TPMT_TK_HASHCHECK: TPM_ST_HASHCHECK, TPM_RH_NULL, empty digest.
     assert_eq!(
@@ -749,22 +576,25 @@ fn hmac_sequences_survive_context_save_and_give_null_tickets() {
     // Completed, the sequence is gone.
     let r = t.execute(
         0,
-        &command(cc::FLUSH_CONTEXT, &[], None, &seq.to_be_bytes()),
+        &command_pw(cc::FLUSH_CONTEXT, &[], None, &seq.to_be_bytes()),
     );
-    assert_ne!(rc(&r), 0);
+    assert_ne!(rc_of(&r), 0);
 
     // SHA-384 through the key's scheme, the sequence empty but for the
     // last buffer.
     let k384 = hmac_key(&mut t, b"Jefe", Some(alg::SHA384));
     let mut p = tpm2b(b"");
     p.extend(alg::NULL.to_be_bytes());
-    let r = t.execute(0, &command(cc::HMAC_START, &[k384], Some(&[b""]), &p));
+    let r = t.execute(0, &command_pw(cc::HMAC_START, &[k384], Some(&[b""]), &p));
     let seq = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut p = tpm2b(b"what do ya want for nothing?");
     p.extend(RH_NULL.to_be_bytes());
-    let r = t.execute(0, &command(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b""]), &p));
+    let r = t.execute(
+        0,
+        &command_pw(cc::SEQUENCE_COMPLETE, &[seq], Some(&[b""]), &p),
+    );
     assert_eq!(
-        take2b(params(&r, 0)).0,
+        take2b(&params(&r, 0)).0,
         unhex(
             "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e\
              8e2240ca5e69e2c78b3239ecfab21649"
@@ -773,24 +603,27 @@ fn hmac_sequences_survive_context_save_and_give_null_tickets() {
     // Hash alg conflicting with the key's scheme.
     let mut p = tpm2b(b"");
     p.extend(alg::SHA256.to_be_bytes());
-    let r = t.execute(0, &command(cc::HMAC_START, &[k384], Some(&[b""]), &p));
-    assert_eq!(rc(&r), rc::p(rc::VALUE, 2));
+    let r = t.execute(0, &command_pw(cc::HMAC_START, &[k384], Some(&[b""]), &p));
+    assert_eq!(rc_of(&r), rc::p(rc::VALUE, 2));
     // An HMAC sequence is not an event sequence... and a hash sequence
     // still completes as before.
     let mut p = tpm2b(b"");
     p.extend(alg::SHA256.to_be_bytes());
-    let r = t.execute(0, &command(cc::HASH_SEQUENCE_START, &[], None, &p));
+    let r = t.execute(0, &command_pw(cc::HASH_SEQUENCE_START, &[], None, &p));
     let hs = u32::from_be_bytes(r[10..14].try_into().unwrap());
     let mut p = tpm2b(b"abc");
     p.extend(RH_NULL.to_be_bytes());
-    let r = t.execute(0, &command(cc::SEQUENCE_COMPLETE, &[hs], Some(&[b""]), &p));
-    assert_eq!(take2b(params(&r, 0)).0, Sha256::digest(b"abc").as_slice());
+    let r = t.execute(
+        0,
+        &command_pw(cc::SEQUENCE_COMPLETE, &[hs], Some(&[b""]), &p),
+    );
+    assert_eq!(take2b(&params(&r, 0)).0, Sha256::digest(b"abc").as_slice());
 }
 
 fn unseal(t: &mut Tpm, h: u32, pw: &[u8]) -> Result<Vec<u8>, u32> {
-    let r = t.execute(0, &command(cc::UNSEAL, &[h], Some(&[pw]), &[]));
-    match rc(&r) {
-        0 => Ok(take2b(params(&r, 0)).0.to_vec()),
+    let r = t.execute(0, &command_pw(cc::UNSEAL, &[h], Some(&[pw]), &[]));
+    match rc_of(&r) {
+        0 => Ok(take2b(&params(&r, 0)).0.to_vec()),
         e => Err(e),
     }
 }
@@ -802,7 +635,7 @@ fn unseal_returns_the_data_of_data_objects_only() {
         &mut t,
         b"pw",
         b"the secret",
-        &keyedhash_public(oa::USER_WITH_AUTH | oa::NO_DA, None, &[]),
+        &keyedhash_public(attr::USER_WITH_AUTH | attr::NO_DA, None, &[]),
     );
     assert_eq!(unseal(&mut t, sealed, b"pw").unwrap(), b"the secret");
     assert_eq!(unseal(&mut t, sealed, b"pw\0\0").unwrap(), b"the secret");
@@ -818,7 +651,7 @@ fn object_change_auth_makes_a_new_private_with_the_same_name() {
     let mut t = started();
     let parent = create_primary(&mut t, b"", &[], &ecc_storage_public());
     let template = keyedhash_public(
-        oa::USER_WITH_AUTH | oa::FIXED_TPM | oa::FIXED_PARENT,
+        attr::USER_WITH_AUTH | attr::FIXED_TPM | attr::FIXED_PARENT,
         None,
         &[],
     );
@@ -830,7 +663,7 @@ fn object_change_auth_makes_a_new_private_with_the_same_name() {
     let change = |t: &mut Tpm, obj: u32, parent: u32, pw: &[u8], new: &[u8]| {
         t.execute(
             0,
-            &command(
+            &command_pw(
                 cc::OBJECT_CHANGE_AUTH,
                 &[obj, parent],
                 Some(&[pw]),
@@ -839,7 +672,8 @@ fn object_change_auth_makes_a_new_private_with_the_same_name() {
         )
     };
     let r = change(&mut t, obj, parent, b"old", b"new");
-    let (new_private, rest) = take2b(params(&r, 0));
+    let rsp_params = params(&r, 0);
+    let (new_private, rest) = take2b(&rsp_params);
     assert!(rest.is_empty());
     assert_ne!(new_private, &private[..]);
     // The loaded object keeps its authValue.
@@ -853,24 +687,24 @@ fn object_change_auth_makes_a_new_private_with_the_same_name() {
     // The authorization is the object's (ADMIN role with userWithAuth... the
     // authValue).
     let r = change(&mut t, obj2, parent, b"old", b"x");
-    assert_eq!(rc(&r), rc::s(rc::AUTH_FAIL, 1));
+    assert_eq!(rc_of(&r), rc::s(rc::AUTH_FAIL, 1));
     // newAuth longer than a SHA-256 digest (trailing zeros do not count).
     let r = change(&mut t, obj2, parent, b"new", &[7; 33]);
-    assert_eq!(rc(&r), rc::p(rc::SIZE, 1));
+    assert_eq!(rc_of(&r), rc::p(rc::SIZE, 1));
     let mut padded = vec![7; 32];
     padded.extend([0; 8]);
     let r = change(&mut t, obj2, parent, b"new", &padded);
-    assert_eq!(rc(&r), 0);
+    assert_eq!(rc_of(&r), 0);
     // parentHandle must be the object's parent.
     flush(&mut t, obj);
     let other = create_primary(&mut t, b"", b"other", &ecc_storage_public());
     let r = change(&mut t, obj2, other, b"new", b"x");
-    assert_eq!(rc(&r), rc::h(rc::TYPE, 2), "another storage key");
+    assert_eq!(rc_of(&r), rc::h(rc::TYPE, 2), "another storage key");
     let r = change(&mut t, obj2, obj2, b"new", b"x");
-    assert_eq!(rc(&r), rc::h(rc::TYPE, 2), "the object itself");
+    assert_eq!(rc_of(&r), rc::h(rc::TYPE, 2), "the object itself");
     // A primary object has no parent object.
     let r = change(&mut t, parent, parent, b"", b"x");
-    assert_eq!(rc(&r), rc::h(rc::TYPE, 2), "primary object");
+    assert_eq!(rc_of(&r), rc::h(rc::TYPE, 2), "primary object");
 }
 
 /// unique of a symmetric or keyed-hash object: SHA-256(seedValue || key).
@@ -891,7 +725,7 @@ fn load_external(t: &mut Tpm, sensitive: &[u8], public: &[u8], hierarchy: u32) -
     let mut p = sensitive.to_vec();
     p.extend(tpm2b(public));
     p.extend(hierarchy.to_be_bytes());
-    t.execute(0, &command(cc::LOAD_EXTERNAL, &[], None, &p))
+    t.execute(0, &command_pw(cc::LOAD_EXTERNAL, &[], None, &p))
 }
 
 #[test]
@@ -899,30 +733,32 @@ fn load_external_symmetric_key_and_public_areas() {
     let mut t = started();
     let key = unhex(KEY);
     let seed = [0x5a; 32];
-    let attrs = oa::USER_WITH_AUTH | oa::SIGN | oa::DECRYPT;
+    let attrs = attr::USER_WITH_AUTH | attr::SIGN | attr::DECRYPT;
     let public = sym_public(attrs, 128, alg::NULL, &obfuscated_unique(&seed, &key));
     let sensitive = sym_sensitive(b"extpw", &seed, &key);
     let r = load_external(&mut t, &sensitive, &public, RH_NULL);
-    assert_eq!(rc(&r), 0);
+    assert_eq!(rc_of(&r), 0);
     let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-    let (name, _) = take2b(params(&r, 1));
+    let rsp_params = params(&r, 1);
+    let (name, _) = take2b(&rsp_params);
     assert_eq!(name, [&[0, 0x0B][..], &Sha256::digest(&public)].concat());
     // It encrypts as the SP 800-38A vector says, with its authValue.
     let mut p = ed_params(true, false, alg::CBC, &unhex(IV), &unhex(PLAIN));
     let r = t.execute(
         0,
-        &command(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b"extpw"]), &p),
+        &command_pw(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b"extpw"]), &p),
     );
-    assert_eq!(take2b(params(&r, 0)).0, unhex(VECTORS[1].1));
+    assert_eq!(take2b(&params(&r, 0)).0, unhex(VECTORS[1].1));
     p = ed_params(true, false, alg::CBC, &unhex(IV), &unhex(PLAIN));
     let r = t.execute(
         0,
-        &command(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b"nope"]), &p),
+        &command_pw(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b"nope"]), &p),
     );
-    assert_eq!(rc(&r), rc::s(rc::AUTH_FAIL, 1), "wrong authValue");
+    assert_eq!(rc_of(&r), rc::s(rc::AUTH_FAIL, 1), "wrong authValue");
     // Its Qualified Name is its Name (TPM2_ReadPublic).
-    let r = t.execute(0, &command(0x173, &[h], None, &[]));
-    let (_, rest) = take2b(params(&r, 0));
+    let r = t.execute(0, &command_pw(0x173, &[h], None, &[]));
+    let rsp_params = params(&r, 0);
+    let (_, rest) = take2b(&rsp_params);
     let (n, rest) = take2b(rest);
     let (qn, _) = take2b(rest);
     assert_eq!(n, name);
@@ -932,13 +768,17 @@ fn load_external_symmetric_key_and_public_areas() {
     // With a sensitive area: the null hierarchy only...
     for hierarchy in [RH_OWNER, 0x4000_000B, 0x4000_000C] {
         let r = load_external(&mut t, &sensitive, &public, hierarchy);
-        assert_eq!(rc(&r), rc::p(rc::HIERARCHY, 3), "hierarchy 0x{hierarchy:x}");
+        assert_eq!(
+            rc_of(&r),
+            rc::p(rc::HIERARCHY, 3),
+            "hierarchy 0x{hierarchy:x}"
+        );
     }
     // ...and nothing that looks like this TPM's own object.
     for extra in [
-        oa::FIXED_TPM | oa::FIXED_PARENT,
-        oa::FIXED_PARENT,
-        oa::RESTRICTED,
+        attr::FIXED_TPM | attr::FIXED_PARENT,
+        attr::FIXED_PARENT,
+        attr::RESTRICTED,
     ] {
         let public = sym_public(
             attrs | extra,
@@ -947,43 +787,47 @@ fn load_external_symmetric_key_and_public_areas() {
             &obfuscated_unique(&seed, &key),
         );
         let r = load_external(&mut t, &sensitive, &public, RH_NULL);
-        assert_eq!(rc(&r), rc::p(rc::ATTRIBUTES, 2), "attributes 0x{extra:x}");
+        assert_eq!(
+            rc_of(&r),
+            rc::p(rc::ATTRIBUTES, 2),
+            "attributes 0x{extra:x}"
+        );
     }
     // The unique field must be H(seedValue || key).
     let wrong = sym_public(attrs, 128, alg::NULL, &obfuscated_unique(&[0x5b; 32], &key));
     let r = load_external(&mut t, &sensitive, &wrong, RH_NULL);
-    assert_eq!(rc(&r) & 0xBF, rc::BINDING, "binding: 0x{:x}", rc(&r));
+    assert_eq!(rc_of(&r) & 0xBF, rc::BINDING, "binding: 0x{:x}", rc_of(&r));
     // The key size is the public area's.
     let public256 = sym_public(attrs, 256, alg::NULL, &obfuscated_unique(&seed, &key));
     let r = load_external(&mut t, &sensitive, &public256, RH_NULL);
-    assert_eq!(rc(&r), rc::p(rc::KEY_SIZE, 1));
+    assert_eq!(rc_of(&r), rc::p(rc::KEY_SIZE, 1));
     // Sensitive and public of different types.
     let hmac_public = keyedhash_public(
-        oa::USER_WITH_AUTH | oa::SIGN,
+        attr::USER_WITH_AUTH | attr::SIGN,
         None,
         &obfuscated_unique(&seed, &key),
     );
     let r = load_external(&mut t, &sensitive, &hmac_public, RH_NULL);
-    assert_eq!(rc(&r), rc::p(rc::TYPE, 1));
+    assert_eq!(rc_of(&r), rc::p(rc::TYPE, 1));
 
     // A public area alone may go to any enabled hierarchy; its unique field
     // must have the size of a nameAlg digest.
     for hierarchy in [RH_NULL, RH_OWNER] {
         let r = load_external(&mut t, &[0, 0], &public, hierarchy);
-        assert_eq!(rc(&r), 0);
+        assert_eq!(rc_of(&r), 0);
         let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
         // It has no key to encrypt with.
         let p = ed_params(true, false, alg::CBC, &unhex(IV), &unhex(PLAIN));
-        let r = t.execute(0, &command(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b""]), &p));
-        assert_eq!(rc(&r), rc::h(rc::KEY, 1));
+        let r = t.execute(0, &command_pw(cc::ENCRYPT_DECRYPT2, &[h], Some(&[b""]), &p));
+        assert_eq!(rc_of(&r), rc::h(rc::KEY, 1));
         flush(&mut t, h);
     }
     let short = sym_public(attrs, 128, alg::NULL, &[1; 20]);
     let r = load_external(&mut t, &[0, 0], &short, RH_NULL);
-    assert_eq!(rc(&r), rc::p(rc::KEY, 2));
+    assert_eq!(rc_of(&r), rc::p(rc::KEY, 2));
     // An unknown hierarchy value: TPMI_RH_HIERARCHY+.
     let r = load_external(&mut t, &[0, 0], &public, 0x4000_000A);
-    assert_eq!(rc(&r), rc::p(rc::VALUE, 3));
+    assert_eq!(rc_of(&r), rc::p(rc::VALUE, 3));
 }
 
 #[test]
@@ -991,19 +835,19 @@ fn load_external_keyed_hash_without_name_alg() {
     let mut t = started();
     // A public area with nameAlg TPM_ALG_NULL has an empty Name; with its
     // sensitive area it still HMACs (no unique field to check).
-    let mut public = keyedhash_public(oa::USER_WITH_AUTH | oa::SIGN, Some(alg::SHA256), &[]);
+    let mut public = keyedhash_public(attr::USER_WITH_AUTH | attr::SIGN, Some(alg::SHA256), &[]);
     public[2..4].copy_from_slice(&alg::NULL.to_be_bytes());
     let mut s = alg::KEYEDHASH.to_be_bytes().to_vec();
     s.extend(tpm2b(b""));
     s.extend(tpm2b(b""));
     s.extend(tpm2b(b"Jefe"));
     let r = load_external(&mut t, &tpm2b(&s), &public, RH_NULL);
-    assert_eq!(rc(&r), 0, "rc 0x{:x}", rc(&r));
+    assert_eq!(rc_of(&r), 0, "rc 0x{:x}", rc_of(&r));
     let h = u32::from_be_bytes(r[10..14].try_into().unwrap());
-    assert_eq!(take2b(params(&r, 1)).0, b"");
+    assert_eq!(take2b(&params(&r, 1)).0, b"");
     let r = hmac_cmd(&mut t, h, b"what do ya want for nothing?", alg::NULL);
     assert_eq!(
-        take2b(params(&r, 0)).0,
+        take2b(&params(&r, 0)).0,
         unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     );
     // A key longer than the hash block is refused.
@@ -1012,16 +856,16 @@ fn load_external_keyed_hash_without_name_alg() {
     s.extend(tpm2b(b""));
     s.extend(tpm2b(&[1; 65]));
     let r = load_external(&mut t, &tpm2b(&s), &public, RH_NULL);
-    assert_eq!(rc(&r), rc::p(rc::KEY_SIZE, 1));
+    assert_eq!(rc_of(&r), rc::p(rc::KEY_SIZE, 1));
     // Without nameAlg a public-only keyed-hash object has an empty unique.
     let r = load_external(&mut t, &[0, 0], &public, RH_NULL);
-    assert_eq!(rc(&r), 0);
+    assert_eq!(rc_of(&r), 0);
     let mut with_unique = public.clone();
     let n = with_unique.len();
     with_unique.truncate(n - 2);
     with_unique.extend(tpm2b(&[0; 32]));
     let r = load_external(&mut t, &[0, 0], &with_unique, RH_NULL);
-    assert_eq!(rc(&r), rc::p(rc::KEY, 2));
+    assert_eq!(rc_of(&r), rc::p(rc::KEY, 2));
 }
 
 /// The fuzz seeds for these commands (`fuzz/corpus-seed`) are valid
@@ -1042,7 +886,7 @@ fn fuzz_seeds_run_cleanly() {
         let mut t = started();
         for (i, c) in rest.split(|&b| b == 0xFD).enumerate() {
             let r = t.execute(ctl % 6, c);
-            assert_eq!(rc(&r), 0, "{name}: command {i}: rc 0x{:x}", rc(&r));
+            assert_eq!(rc_of(&r), 0, "{name}: command {i}: rc 0x{:x}", rc_of(&r));
         }
     }
 }
