@@ -20,6 +20,9 @@
 //!   hand-built NV commands ([`nv_define_space_command`],
 //!   [`nv_write_command`], [`nv_read_command`]) authorized by password
 //!   sessions.
+//! * [`tools`]: helpers the test files share ([`started`], [`ok_flush`],
+//!   [`run_ok`], [`offline`], [`assert_rc`], [`readclock`],
+//!   [`parse_attest`], ...).
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -37,6 +40,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub mod tools;
+pub use tools::*;
 
 /// How long one tpm2-tools program may run.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
