@@ -23,12 +23,8 @@
 //! * [`tools`]: helpers the test files share ([`started`], [`ok_flush`],
 //!   [`run_ok`], [`offline`], [`assert_rc`], [`readclock`],
 //!   [`parse_attest`], ...).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

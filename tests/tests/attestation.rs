@@ -6,12 +6,8 @@
 //! key's PEM, and the TPMS_ATTEST fields are parsed here and compared with
 //! what tpm2-tools reads back (PCR values, Names) and with the Part 1
 //! formulas (Qualified Names).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;

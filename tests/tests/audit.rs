@@ -3,12 +3,8 @@
 //! TPMS_ATTEST bytes with the key's PEM; the TPMS_NV_CERTIFY_INFO fields
 //! are parsed here and compared with the bytes written and the Name
 //! `tpm2_nvreadpublic` reports.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use vtpm_tests::ok_flush as ok;

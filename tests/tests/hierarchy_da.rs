@@ -4,12 +4,8 @@
 //! and tpm2_hierarchycontrol, judged by what the tools report (response
 //! codes, TPM2_GetCapability properties as tpm2_getcap decodes them) and
 //! by public areas the tools write.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 use vtpm_tests::{Protocol, Run, Server, both, yaml_value};

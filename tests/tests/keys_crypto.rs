@@ -10,12 +10,8 @@
 //! tpm2-tools without a resource manager leaves every object it loads from
 //! a context file in the TPM, so every tool run here is followed by
 //! `tpm2_flushcontext -t`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

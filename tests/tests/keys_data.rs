@@ -4,12 +4,8 @@
 //! `openssl mac`, TPM2_Unseal with passwords, TPM2_ObjectChangeAuth, and
 //! TPM2_LoadExternal of OpenSSL-generated keys (the public key the TPM
 //! reports is OpenSSL's).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

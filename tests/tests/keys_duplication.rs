@@ -7,12 +7,8 @@
 //! the expected public keys, policy digests and Names are recomputed here
 //! from the spec's formulas, and a second vtpm instance must accept what
 //! the first one exports.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use vtpm_tests::path_str as p;

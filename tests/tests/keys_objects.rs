@@ -4,12 +4,8 @@
 //! what Part 1 defines (checked by hashing the public area the tool
 //! wrote), persistent objects survive the backend (SIGKILL included), and
 //! saved contexts load back until they are tampered with.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,12 +6,8 @@
 //! `tpm2_getcap`, `tpm2_readpublic`) read the created state through
 //! `vtpm serve`; Python's hmac module recomputes the state key id
 //! (HKDF-Expand, docs/state-file.md) and parses `inspect --json`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

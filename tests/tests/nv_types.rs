@@ -18,12 +18,8 @@
 //! * a counter incremented 1000 times across backend restarts (SIGTERM,
 //!   SIGKILL between commands and SIGKILL mid-stream) holds every answered
 //!   increment.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;

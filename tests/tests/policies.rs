@@ -6,12 +6,8 @@
 //! their known reset value and the extends the test makes, cpHashes by
 //! tpm2-tools' own computation (`--cphash`), and secrets sealed to the
 //! policies must unseal exactly when the policy is met.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -2,12 +2,8 @@
 //! absurd sizes, truncated requests, malformed TPM commands, idle
 //! connections. After each abuse, tpm2-tools still works against the same
 //! server.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -3,12 +3,8 @@
 //! OpenSSL), derives the session key, checks every response HMAC and
 //! decrypts encrypted responses, so each passing tool run is an independent
 //! check of the session key, the HMACs and the parameter encryption.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use vtpm_tests::{Protocol, Server, both};

@@ -16,12 +16,8 @@
 //!
 //! Every test body that drives tpm2-tools takes the protocol; the `both!`
 //! macro makes a `#[test]` per protocol (`mssim::name`, `swtpm::name`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -22,12 +22,8 @@
 //! * Command lines: `--print-capabilities` is JSON, libvirt's command
 //!   lines are accepted, unsupported options refused with one line and
 //!   exit code 1, links named swtpm / swtpm_setup dispatch, `vtpm setup`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::ffi::OsString;
 use std::io::{IoSlice, Read, Write};

@@ -2,12 +2,8 @@
 //! `swtpm` TCTIs. Every test body is one function taking the protocol; the
 //! `both!` macro makes a `#[test]` per protocol (`mssim::name`,
 //! `swtpm::name`), each with its own server.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
