@@ -7,7 +7,7 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
-use vtpm_tests::{Protocol, Server, both};
+use vtpm_tests::{Protocol, Server, both, ok_flush, started};
 
 both!(
     salted_sessions_with_rsa_and_ecc_keys,
@@ -16,22 +16,8 @@ both!(
     salted_session_needs_a_decryption_key,
 );
 
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
-
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
-}
-
-/// Runs a tool, then flushes the transient objects it left loaded (there
-/// is no resource manager between tpm2-tools and a simulator).
-fn ok_flush(server: &Server, tool: &str, args: &[&str]) -> String {
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
 }
 
 /// An RSA and an ECC storage primary under the owner.
@@ -225,6 +211,17 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
         &["-C", &rsa, "-u", &pubf, "-r", &privf, "-c", &seal, "-Q"],
     );
     let out = p(&server.dir().join("out.bin"));
+    // Unseals with the session in `s` and the object's password: the
+    // secret comes back.
+    let unseal_in_session = || {
+        let auth = format!("session:{s}+sealpw");
+        ok_flush(
+            &server,
+            "tpm2_unseal",
+            &["-c", &seal, "-p", &auth, "-o", &out],
+        );
+        assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
+    };
 
     // Salted (ECC) and bound to the sealed object, which is loaded at
     // another handle by each tool: the binding follows the Name.
@@ -245,19 +242,7 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     );
     server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
     for _ in 0..2 {
-        ok_flush(
-            &server,
-            "tpm2_unseal",
-            &[
-                "-c",
-                &seal,
-                "-p",
-                &format!("session:{s}+sealpw"),
-                "-o",
-                &out,
-            ],
-        );
-        assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
+        unseal_in_session();
     }
     server.ok("tpm2_flushcontext", [&s]);
 
@@ -268,19 +253,7 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
         &["--hmac-session", "--tpmkey-context", &rsa, "-S", &s],
     );
     server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
-    ok_flush(
-        &server,
-        "tpm2_unseal",
-        &[
-            "-c",
-            &seal,
-            "-p",
-            &format!("session:{s}+sealpw"),
-            "-o",
-            &out,
-        ],
-    );
-    assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
+    unseal_in_session();
     let r = server.fails(
         "tpm2_unseal",
         ["-c", &seal, "-p", &format!("session:{s}+wrong")],
