@@ -26,8 +26,8 @@ use std::process::Command;
 use std::time::Duration;
 use vtpm_tests::{
     Protocol, Run, ServeOptions, Server, StateDir, TPM_RH_OWNER, TPM_RH_PLATFORM, TPMA_NV_OWNER_RW,
-    command_with_password_handles, hex, nv_define_space_command, nv_read_command, nv_write_command,
-    split_response, startup_clear_command,
+    assert_rc, command_with_password_handles, hex, nv_define_space_command, nv_read_command,
+    nv_write_command, split_response, startup_clear_command,
 };
 
 use vtpm_tests::both;
@@ -70,22 +70,21 @@ fn serve(protocol: Protocol, state: &StateDir) -> Server {
     ServeOptions::new(protocol).args(state.args()).start()
 }
 
+/// A server on a new state file (`tag`), started with `tpm2_startup -c`;
+/// the state directory lives as long as the returned `StateDir`.
+fn started_on_state(protocol: Protocol, tag: &str) -> (StateDir, Server) {
+    let state = StateDir::new(tag);
+    let server = serve(protocol, &state);
+    server.startup_clear();
+    (state, server)
+}
+
 fn terminate(mut server: Server) {
     let status = server.terminate(EXIT_TIMEOUT);
     assert!(
         status.success(),
         "vtpm serve exited with {status} after SIGTERM\n{}",
         server.log_text()
-    );
-}
-
-/// Asserts that a failed run reported TPM response code `rc` (tpm2-tools
-/// print it as `ErrorCode (0x00000rrr)`).
-fn assert_rc(run: &Run, rc: u32) {
-    let needle = format!("errorcode (0x{rc:08x})");
-    assert!(
-        run.stderr.to_ascii_lowercase().contains(&needle),
-        "expected TPM_RC {rc:#x} ({needle}):\n{run}"
     );
 }
 
@@ -211,9 +210,7 @@ fn variable_property(server: &Server, name: &str) -> u64 {
 // ---------------------------------------------------------------------------
 
 fn typed_indices(protocol: Protocol) {
-    let state = StateDir::new("nv-typed");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-typed");
     assert_eq!(variable_property(&server, "TPM2_PT_NV_COUNTERS"), 0);
 
     // Counter: unreadable until the first increment, then counts by one.
@@ -326,9 +323,7 @@ fn typed_indices(protocol: Protocol) {
 // ---------------------------------------------------------------------------
 
 fn define_time_attribute_checks(protocol: Protocol) {
-    let state = StateDir::new("nv-define");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (_state, server) = started_on_state(protocol, "nv-define");
     let h = "0x1500020";
     let refused = |size: &str, attrs: &str, extra: &[&str], rc: u32| {
         let mut args = vec![h, "-C", "o", "-s", size, "-a", attrs];
@@ -505,9 +500,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
 // ---------------------------------------------------------------------------
 
 fn locks_and_startup(protocol: Protocol) {
-    let state = StateDir::new("nv-locks");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-locks");
     let stclear = "0x1500030";
     let define_once = "0x1500031";
     let global = "0x1500032";
@@ -625,9 +618,7 @@ fn pin_data(count: u32, limit: u32) -> Vec<u8> {
 }
 
 fn pin_indices(protocol: Protocol) {
-    let state = StateDir::new("nv-pin");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-pin");
     let fail = "0x1500040";
     let pass = "0x1500041";
     define(
@@ -726,9 +717,7 @@ fn command_code_session(server: &Server, cc: &str, name: &str) -> String {
 }
 
 fn change_auth_and_policy_delete(protocol: Protocol) {
-    let state = StateDir::new("nv-admin");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (_state, server) = started_on_state(protocol, "nv-admin");
 
     // NV_ChangeAuth: a password is refused (ADMIN role of an NV index is a
     // policy); a policy session with the command code changes the auth.
@@ -817,9 +806,7 @@ fn read_counter(conn: &mut vtpm_tests::RawConnection) -> u64 {
 #[test]
 fn counter_survives_restarts_and_sigkill() {
     let protocol = Protocol::Swtpm;
-    let state = StateDir::new("nv-counter-1000");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-counter-1000");
     define(
         &server,
         &format!("{COUNTER:#x}"),
