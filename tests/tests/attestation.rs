@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
@@ -53,6 +53,22 @@ fn primary(server: &Server, dir: &TempDir) -> (std::path::PathBuf, Vec<u8>) {
     let name = name_of(server, dir, &ctx, "primary");
     let qn = qualified_name(&TPM_RH_OWNER.to_be_bytes(), &name);
     (ctx, qn)
+}
+
+/// The owner primary (context, Qualified Name) and an RSASSA AK under it
+/// (context, public PEM, Qualified Name), tagged "ak".
+#[allow(clippy::type_complexity)]
+fn rsa_ak(server: &Server, dir: &TempDir) -> ((PathBuf, Vec<u8>), (PathBuf, PathBuf, Vec<u8>)) {
+    let (parent, parent_qn) = primary(server, dir);
+    let ak = create_ak(
+        server,
+        dir,
+        &parent,
+        &parent_qn,
+        "rsa2048:rsassa-sha256:null",
+        "ak",
+    );
+    ((parent, parent_qn), ak)
 }
 
 /// A restricted signing key (an AK) under `parent`; returns its context,
@@ -181,15 +197,7 @@ fn quote_rsa_and_ecc(protocol: Protocol) {
 fn certify_and_certify_creation(protocol: Protocol) {
     let server = started(protocol);
     let dir = TempDir::new("attest-certify");
-    let (parent, parent_qn) = primary(&server, &dir);
-    let (ak, pem, ak_qn) = create_ak(
-        &server,
-        &dir,
-        &parent,
-        &parent_qn,
-        "rsa2048:rsassa-sha256:null",
-        "ak",
-    );
+    let ((parent, parent_qn), (ak, pem, ak_qn)) = rsa_ak(&server, &dir);
     // The object to certify, with its creation data and ticket.
     let (pubf, privf, cd, ch, tk) = (
         dir.join("key.pub"),
@@ -399,15 +407,7 @@ fn get_time_and_privacy(protocol: Protocol) {
 
     // An owner-hierarchy AK: resetCount, restartCount and firmwareVersion
     // of the common fields are obfuscated, the TPMS_TIME_INFO is not.
-    let (parent, parent_qn) = primary(&server, &dir);
-    let (ak, ak_pem, ak_qn) = create_ak(
-        &server,
-        &dir,
-        &parent,
-        &parent_qn,
-        "rsa2048:rsassa-sha256:null",
-        "ak",
-    );
+    let (_, (ak, ak_pem, ak_qn)) = rsa_ak(&server, &dir);
     let (att2, sig2) = (dir.join("time2.attest"), dir.join("time2.sig"));
     ok(
         &server,

@@ -129,30 +129,20 @@ fn nv_certify(protocol: Protocol) {
 
     // A slice of the data, authorized by the index's own authValue.
     let (att, sig) = (dir.join("nv.att"), dir.join("nv.sig"));
-    ok(
-        &server,
-        "tpm2_nvcertify",
-        [
-            "-C",
-            p(&ak),
-            "-g",
-            "sha256",
-            "-f",
-            "plain",
-            "-o",
-            p(&sig),
-            "--attestation",
-            p(&att),
-            "-p",
-            "nvpass",
-            "-q",
-            "a1b2c3",
-            "--size",
-            "16",
-            "--offset",
-            "4",
-            "0x1500016",
-        ],
+    // TPM2_NV_Certify of index 0x1500016 signed by the AK, authorized by
+    // `auth`, with `more` arguments.
+    let certify = |auth: &[&str], more: &[&str]| {
+        let mut args = vec!["-C", p(&ak)];
+        args.extend(auth);
+        args.extend(["-g", "sha256", "-f", "plain", "-o", p(&sig)]);
+        args.extend(["--attestation", p(&att)]);
+        args.extend(more);
+        args.push("0x1500016");
+        ok(&server, "tpm2_nvcertify", args);
+    };
+    certify(
+        &["-p", "nvpass"],
+        &["-q", "a1b2c3", "--size", "16", "--offset", "4"],
     );
     openssl_verify(&pem, &sig, &att);
     let a = parse_attest(&dir.read("nv.att"));
@@ -166,25 +156,7 @@ fn nv_certify(protocol: Protocol) {
     assert!(c.0.is_empty());
 
     // No size: authorized by the owner.
-    ok(
-        &server,
-        "tpm2_nvcertify",
-        [
-            "-C",
-            p(&ak),
-            "-c",
-            "o",
-            "-g",
-            "sha256",
-            "-f",
-            "plain",
-            "-o",
-            p(&sig),
-            "--attestation",
-            p(&att),
-            "0x1500016",
-        ],
-    );
+    certify(&["-c", "o"], &[]);
     openssl_verify(&pem, &sig, &att);
     // tpm2-tools 5.4 sends size 0 and offset 0 when --size is not given:
     // that asks for TPMS_NV_DIGEST_CERTIFY_INFO, whose nvDigest is the
