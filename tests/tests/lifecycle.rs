@@ -107,6 +107,11 @@ impl Setup {
     fn p(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
+    /// `openssl verify` of the certificate `pem` against the CA.
+    fn verify_cert(&self, pem: &str) {
+        let ca_pem = self.ca().join("ca.pem");
+        tool_ok("openssl", ["verify", "-CAfile", p(&ca_pem), pem]);
+    }
     fn ca_init(&self) {
         vtpm_ok(["ca", "init", "--dir", &self.ca().display().to_string()]);
     }
@@ -126,6 +131,13 @@ impl Setup {
         server.startup_clear();
         server
     }
+}
+
+/// The public key of persistent object `handle` as PEM
+/// (`tpm2_readpublic -f pem` into `out`).
+fn persistent_pem(server: &Server, handle: &str, out: &str) -> String {
+    server.ok("tpm2_readpublic", ["-c", handle, "-f", "pem", "-o", out]);
+    std::fs::read_to_string(out).unwrap()
 }
 
 /// `openssl x509 -text` of a PEM file.
@@ -312,13 +324,8 @@ fn create_issues_ek_certificates_openssl_and_tpm2_tools_agree() {
         server.ok("tpm2_flushcontext", ["-t"]);
     }
     // The persistent EK is the same key.
-    let p = s.p("persistent-ek.pem");
-    server.ok(
-        "tpm2_readpublic",
-        ["-c", "0x81010001", "-f", "pem", "-o", &p],
-    );
     assert_eq!(
-        std::fs::read_to_string(&p).unwrap(),
+        persistent_pem(&server, "0x81010001", &s.p("persistent-ek.pem")),
         cert_pubkey(&s.p("ek-rsa.pem"))
     );
     let handles = server.ok("tpm2_getcap", ["handles-persistent"]);
@@ -423,12 +430,10 @@ fn create_ecc_p384_high_range_ek() {
         "the certificate's key is not the H-3 EK"
     );
     server.ok("tpm2_flushcontext", ["-t"]);
-    let p = s.p("persistent-p384.pem");
-    server.ok(
-        "tpm2_readpublic",
-        ["-c", "0x81010016", "-f", "pem", "-o", &p],
+    assert_eq!(
+        persistent_pem(&server, "0x81010016", &s.p("persistent-p384.pem")),
+        cert_pubkey(&pem)
     );
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), cert_pubkey(&pem));
     drop(server);
     // inspect: the P-384 EK with its certificate; export gives its key.
     let report = vtpm_ok(on_state(
@@ -656,18 +661,16 @@ fn inspect_reports_what_tpm2_tools_and_openssl_see() {
             .to_string()
     };
     let hexnum = |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).unwrap();
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['counter']"),
-        hexnum(&prop("TPM2_PT_LOCKOUT_COUNTER")).to_string()
-    );
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['max_auth_fail']"),
-        hexnum(&prop("TPM2_PT_MAX_AUTH_FAIL")).to_string()
-    );
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['recovery']"),
-        hexnum(&prop("TPM2_PT_LOCKOUT_RECOVERY")).to_string()
-    );
+    for (field, property) in [
+        ("counter", "TPM2_PT_LOCKOUT_COUNTER"),
+        ("max_auth_fail", "TPM2_PT_MAX_AUTH_FAIL"),
+        ("recovery", "TPM2_PT_LOCKOUT_RECOVERY"),
+    ] {
+        assert_eq!(
+            json_field(&json_path, &format!("d['lockout']['{field}']")),
+            hexnum(&prop(property)).to_string()
+        );
+    }
     assert_eq!(field("in-lockout"), "false");
 }
 
@@ -997,15 +1000,7 @@ fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
         .start();
     server.startup_clear();
     read_cert(&server, "0x1c00002", "o", &s.p("r.der"), &s.p("r.pem"));
-    tool_ok(
-        "openssl",
-        [
-            "verify",
-            "-CAfile",
-            &s.ca().join("ca.pem").display().to_string(),
-            &s.p("r.pem"),
-        ],
-    );
+    s.verify_cert(&s.p("r.pem"));
     drop(server);
     // An existing target is never replaced.
     let copy_bytes = std::fs::read(&copy).unwrap();
@@ -1273,15 +1268,7 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
     {
         let server = s.serve();
         read_cert(&server, "0x1c00002", "o", &s.p("old.der"), &s.p("old.pem"));
-        tool_ok(
-            "openssl",
-            [
-                "verify",
-                "-CAfile",
-                &s.ca().join("ca.pem").display().to_string(),
-                &s.p("old.pem"),
-            ],
-        );
+        s.verify_cert(&s.p("old.pem"));
     }
     // The right certificate is stored (its size differs from the old one).
     vtpm_ok(on_state(
@@ -1380,13 +1367,5 @@ fn ca_key_encrypted_under_a_key_file() {
     ));
     let server = s.serve();
     read_cert(&server, "0x1c00002", "o", &s.p("c.der"), &s.p("c.pem"));
-    tool_ok(
-        "openssl",
-        [
-            "verify",
-            "-CAfile",
-            &s.ca().join("ca.pem").display().to_string(),
-            &s.p("c.pem"),
-        ],
-    );
+    s.verify_cert(&s.p("c.pem"));
 }
