@@ -96,6 +96,13 @@ pub fn openssl_verify(pem: &Path, sig: &Path, msg: &Path) {
     assert!(out.contains("Verified OK"), "openssl: {out}");
 }
 
+/// OpenSSL verifies the signature `sig` over the TPMS_ATTEST in `att`
+/// (see [`openssl_verify`]); returns the parsed TPMS_ATTEST.
+pub fn verified_attest(pem: &Path, sig: &Path, att: &Path) -> Attest {
+    openssl_verify(pem, sig, att);
+    parse_attest(&std::fs::read(att).unwrap())
+}
+
 /// A path as UTF-8 text.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -15,7 +15,7 @@ use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
     Cursor, Hash, Protocol, Server, TempDir, flush, hex, load, openssl_verify, parse_attest,
-    readclock, started, unhex,
+    readclock, started, unhex, verified_attest,
 };
 
 use vtpm_tests::both;
@@ -252,8 +252,7 @@ fn certify_and_certify_creation(protocol: Protocol) {
             "plain",
         ],
     );
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&std::fs::read(&att).unwrap());
+    let a = verified_attest(&pem, &sig, &att);
     assert_eq!(a.ty, 0x8017, "TPM_ST_ATTEST_CERTIFY");
     assert_eq!(a.qualified_signer, ak_qn);
     // tpm2_certify always sends the qualifyingData 00ff55aa.
@@ -298,8 +297,7 @@ fn certify_and_certify_creation(protocol: Protocol) {
             p(&att),
         ],
     );
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&std::fs::read(&att).unwrap());
+    let a = verified_attest(&pem, &sig, &att);
     assert_eq!(a.ty, 0x801A, "TPM_ST_ATTEST_CREATION");
     assert_eq!(a.qualified_signer, ak_qn);
     assert_eq!(a.extra_data, vec![0xca, 0xfe]);
@@ -386,8 +384,7 @@ fn get_time_and_privacy(protocol: Protocol) {
         ],
     );
     let clock_after = readclock(&server).clock;
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&std::fs::read(&att).unwrap());
+    let a = verified_attest(&pem, &sig, &att);
     assert_eq!(a.ty, 0x8019, "TPM_ST_ATTEST_TIME");
     assert_eq!(
         a.qualified_signer,
@@ -423,8 +420,7 @@ fn get_time_and_privacy(protocol: Protocol) {
             p(&att2),
         ],
     );
-    openssl_verify(&ak_pem, &sig2, &att2);
-    let b = parse_attest(&std::fs::read(&att2).unwrap());
+    let b = verified_attest(&ak_pem, &sig2, &att2);
     assert_eq!(b.qualified_signer, ak_qn);
     let mut c = Cursor(&b.attested);
     let _time = c.u64();

@@ -11,7 +11,7 @@ use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
     Cursor, Hash, Protocol, Server, TempDir, flush, hex, load, openssl_verify, parse_attest,
-    started,
+    started, verified_attest,
 };
 
 use vtpm_tests::both;
@@ -144,8 +144,7 @@ fn nv_certify(protocol: Protocol) {
         &["-p", "nvpass"],
         &["-q", "a1b2c3", "--size", "16", "--offset", "4"],
     );
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&dir.read("nv.att"));
+    let a = verified_attest(&pem, &sig, &att);
     let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8014, "TPM_ST_ATTEST_NV");
     assert_eq!(extra, vec![0xa1, 0xb2, 0xc3]);
@@ -205,8 +204,7 @@ fn session_audit(protocol: Protocol) {
         (&ak, &att, &sig),
         &["-S", p(&session)],
     );
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&dir.read("session.att"));
+    let a = verified_attest(&pem, &sig, &att);
     let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8016, "TPM_ST_ATTEST_SESSION_AUDIT");
     assert_eq!(extra, vec![1, 2]);
@@ -245,8 +243,7 @@ fn command_audit(protocol: Protocol) {
         expected = audit_get_random(&expected, n, &out);
     }
     get_digest();
-    openssl_verify(&pem, &sig, &att);
-    let a = parse_attest(&dir.read("command.att"));
+    let a = verified_attest(&pem, &sig, &att);
     let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8015, "TPM_ST_ATTEST_COMMAND_AUDIT");
     assert_eq!(extra, vec![1, 2]);

@@ -107,6 +107,15 @@ fn define(server: &Server, index: &str, size: usize, attrs: &str, extra: &[&str]
     server.ok("tpm2_nvdefine", args);
 }
 
+/// `tpm2_nvdefine` of an owner index, which may fail.
+fn try_define(server: &Server, index: &str, size: usize, attrs: &str) -> Run {
+    let size = size.to_string();
+    server.run(
+        "tpm2_nvdefine",
+        [index, "-C", "o", "-s", &size, "-a", attrs],
+    )
+}
+
 /// `tpm2_nvread` of `size` bytes at `offset` with `auth` (`-C` value) and
 /// optional `-P` password.
 fn nvread_with(
@@ -428,18 +437,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
     let mut defined = Vec::new();
     let last_run = loop {
         let handle = format!("{:#x}", 0x0150_1000 + defined.len());
-        let run = server.run(
-            "tpm2_nvdefine",
-            [
-                handle.as_str(),
-                "-C",
-                "o",
-                "-s",
-                "2048",
-                "-a",
-                "ownerread|ownerwrite",
-            ],
-        );
+        let run = try_define(&server, &handle, 2048, "ownerread|ownerwrite");
         if !run.success() {
             break run;
         }
@@ -455,18 +453,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
     let mut counters = 0u64;
     let last_run = loop {
         let handle = format!("{:#x}", 0x0150_2000 + counters);
-        let run = server.run(
-            "tpm2_nvdefine",
-            [
-                handle.as_str(),
-                "-C",
-                "o",
-                "-s",
-                "8",
-                "-a",
-                "nt=counter|ownerread|ownerwrite",
-            ],
-        );
+        let run = try_define(&server, &handle, 8, "nt=counter|ownerread|ownerwrite");
         if !run.success() {
             break run;
         }
