@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use vtpm_tests::{Hash, Protocol, ServeOptions, Server, StateDir, hex, yaml_value};
+use vtpm_tests::{Hash, Protocol, ServeOptions, Server, StateDir, hex, ok_flush, yaml_value};
 
 use vtpm_tests::both;
 
@@ -26,18 +26,6 @@ fn serve(protocol: Protocol, state: &StateDir) -> Server {
     let server = ServeOptions::new(protocol).args(state.args()).start();
     server.startup_clear();
     server
-}
-
-/// Runs a tool, then flushes the transient objects it left loaded (there
-/// is no resource manager between tpm2-tools and a simulator).
-fn ok_flush<I, S>(server: &Server, tool: &str, args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
 }
 
 fn p(path: &Path) -> String {
