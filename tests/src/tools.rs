@@ -85,6 +85,40 @@ pub fn load(server: &Server, parent: &Path, public: &Path, private: &Path, ctx: 
     )
 }
 
+/// A restricted signing key (an AK) of type `alg` created under `parent`
+/// (`tpm2_create` into `public` / `private`), loaded into `ctx`, its public
+/// key written as PEM to `pem`; every tool run is flushed after.
+pub fn create_restricted_signer(
+    server: &Server,
+    parent: &Path,
+    alg: &str,
+    [public, private, ctx, pem]: [&Path; 4],
+) {
+    ok_flush(
+        server,
+        "tpm2_create",
+        [
+            "-C",
+            path_str(parent),
+            "-G",
+            alg,
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
+            "-u",
+            path_str(public),
+            "-r",
+            path_str(private),
+        ],
+    );
+    load(server, parent, public, private, ctx);
+    flush(server);
+    ok_flush(
+        server,
+        "tpm2_readpublic",
+        ["-c", path_str(ctx), "-f", "pem", "-o", path_str(pem)],
+    );
+}
+
 /// OpenSSL verifies a plain-format signature (RSA: raw; ECDSA: DER) over
 /// `msg` with SHA-256 (`openssl dgst -sha256 -verify`).
 pub fn openssl_verify(pem: &Path, sig: &Path, msg: &Path) {

@@ -14,8 +14,8 @@ use std::process::Command;
 use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
-    Cursor, Hash, Protocol, Server, TempDir, flush, hex, load, openssl_verify, parse_attest,
-    readclock, started, unhex, verified_attest,
+    Cursor, Hash, Protocol, Server, TempDir, create_restricted_signer, flush, hex, load,
+    openssl_verify, parse_attest, readclock, started, unhex, verified_attest,
 };
 
 use vtpm_tests::both;
@@ -85,31 +85,11 @@ fn create_ak(
         dir.join(&format!("{tag}.pub")),
         dir.join(&format!("{tag}.priv")),
     );
-    ok(
-        server,
-        "tpm2_create",
-        [
-            "-C",
-            p(parent),
-            "-G",
-            alg,
-            "-a",
-            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
+    let (ctx, pem) = (
+        dir.join(&format!("{tag}.ctx")),
+        dir.join(&format!("{tag}.pem")),
     );
-    let ctx = dir.join(&format!("{tag}.ctx"));
-    load(server, parent, &pubf, &privf, &ctx);
-    flush(server);
-    let pem = dir.join(&format!("{tag}.pem"));
-    ok(
-        server,
-        "tpm2_readpublic",
-        ["-c", p(&ctx), "-f", "pem", "-o", p(&pem)],
-    );
+    create_restricted_signer(server, parent, alg, [&pubf, &privf, &ctx, &pem]);
     let name = name_of(server, dir, &ctx, tag);
     let qn = qualified_name(parent_qn, &name);
     (ctx, pem, qn)

@@ -10,8 +10,8 @@ use std::path::Path;
 use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
-    Cursor, Hash, Protocol, Server, TempDir, flush, hex, load, openssl_verify, parse_attest,
-    started, verified_attest,
+    Cursor, Hash, Protocol, Server, TempDir, create_restricted_signer, flush, hex, openssl_verify,
+    parse_attest, started, verified_attest,
 };
 
 use vtpm_tests::both;
@@ -28,28 +28,11 @@ fn signing_key(server: &Server, dir: &TempDir) -> (std::path::PathBuf, std::path
         dir.join("ak.ctx"),
         dir.join("ak.pem"),
     );
-    ok(
+    create_restricted_signer(
         server,
-        "tpm2_create",
-        [
-            "-C",
-            p(&primary),
-            "-G",
-            "ecc256:ecdsa-sha256:null",
-            "-a",
-            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
-    );
-    load(server, &primary, &pubf, &privf, &ctx);
-    flush(server);
-    ok(
-        server,
-        "tpm2_readpublic",
-        ["-c", p(&ctx), "-f", "pem", "-o", p(&pem)],
+        &primary,
+        "ecc256:ecdsa-sha256:null",
+        [&pubf, &privf, &ctx, &pem],
     );
     (ctx, pem)
 }
