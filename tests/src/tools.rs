@@ -67,22 +67,28 @@ pub fn offline(tool: &str, args: &[&str]) -> String {
     r.stdout
 }
 
-/// `tpm2_load -C parent -u public -r private -c ctx` (must succeed);
-/// returns its stdout.
+/// `tpm2_load` arguments: `-C parent -u public -r private -c ctx`.
+pub fn load_args<'a>(
+    parent: &'a Path,
+    public: &'a Path,
+    private: &'a Path,
+    ctx: &'a Path,
+) -> [&'a OsStr; 8] {
+    [
+        "-C".as_ref(),
+        parent.as_os_str(),
+        "-u".as_ref(),
+        public.as_os_str(),
+        "-r".as_ref(),
+        private.as_os_str(),
+        "-c".as_ref(),
+        ctx.as_os_str(),
+    ]
+}
+
+/// `tpm2_load` (see [`load_args`]) that must succeed; returns its stdout.
 pub fn load(server: &Server, parent: &Path, public: &Path, private: &Path, ctx: &Path) -> String {
-    server.ok(
-        "tpm2_load",
-        [
-            "-C".as_ref(),
-            parent.as_os_str(),
-            "-u".as_ref(),
-            public.as_os_str(),
-            "-r".as_ref(),
-            private.as_os_str(),
-            "-c".as_ref(),
-            ctx.as_os_str(),
-        ],
-    )
+    server.ok("tpm2_load", load_args(parent, public, private, ctx))
 }
 
 /// A restricted signing key (an AK) of type `alg` created under `parent`

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 use std::time::Duration;
-use vtpm_tests::{Hash, Protocol, ServeOptions, Server, StateDir, hex, ok_flush, yaml_value};
+use vtpm_tests::{
+    Hash, Protocol, ServeOptions, Server, StateDir, hex, load_args, ok_flush, yaml_value,
+};
 
 use vtpm_tests::both;
 
@@ -195,16 +197,12 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
     ok_flush(&server, "tpm2_createprimary", ["-C", "e", "-c", &other]);
     let r = server.fails(
         "tpm2_load",
-        [
-            "-C",
-            &other,
-            "-u",
-            &p(&dir.join("rsa2048.pub")),
-            "-r",
-            &p(&dir.join("rsa2048.priv")),
-            "-c",
-            &p(&dir.join("x.ctx")),
-        ],
+        load_args(
+            Path::new(&other),
+            &dir.join("rsa2048.pub"),
+            &dir.join("rsa2048.priv"),
+            &dir.join("x.ctx"),
+        ),
     );
     assert!(
         r.stderr.contains("0x19f") || r.stderr.to_lowercase().contains("integrity"),
@@ -217,16 +215,12 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
     std::fs::write(dir.join("bad.priv"), &priv_bytes).unwrap();
     server.fails(
         "tpm2_load",
-        [
-            "-C",
-            &prim,
-            "-u",
-            &p(&dir.join("ecc256.pub")),
-            "-r",
-            &p(&dir.join("bad.priv")),
-            "-c",
-            &p(&dir.join("y.ctx")),
-        ],
+        load_args(
+            Path::new(&prim),
+            &dir.join("ecc256.pub"),
+            &dir.join("bad.priv"),
+            &dir.join("y.ctx"),
+        ),
     );
 }
 
