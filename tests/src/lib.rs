@@ -822,13 +822,7 @@ impl Server {
         match self.protocol {
             Protocol::Mssim => {
                 let size = framing_size.unwrap_or_else(|| u32::try_from(command.len()).unwrap());
-                let req = [
-                    &MSSIM_SEND_COMMAND.to_be_bytes()[..],
-                    &[0],
-                    &size.to_be_bytes(),
-                    command,
-                ]
-                .concat();
+                let req = mssim_send_command(command, size);
                 s.write_all(&req).unwrap_or_else(|e| fail("write", e));
                 let mut len = [0u8; 4];
                 s.read_exact(&mut len)
@@ -973,13 +967,7 @@ impl RawConnection {
         match self.protocol {
             Protocol::Mssim => {
                 let size = u32::try_from(command.len()).unwrap();
-                let req = [
-                    &MSSIM_SEND_COMMAND.to_be_bytes()[..],
-                    &[0],
-                    &size.to_be_bytes(),
-                    command,
-                ]
-                .concat();
+                let req = mssim_send_command(command, size);
                 s.write_all(&req)?;
                 let mut len = [0u8; 4];
                 s.read_exact(&mut len)?;
@@ -1172,6 +1160,18 @@ pub const MSSIM_SEND_COMMAND: u32 = 8;
 pub const SWTPM_CMD_INIT: u32 = 2;
 /// swtpm control channel: CMD_SHUTDOWN.
 pub const SWTPM_CMD_SHUTDOWN: u32 = 3;
+
+/// An mssim TPM_SEND_COMMAND request: the command code, locality 0, the
+/// command's `size` (as framed) and the command.
+fn mssim_send_command(command: &[u8], size: u32) -> Vec<u8> {
+    [
+        &MSSIM_SEND_COMMAND.to_be_bytes()[..],
+        &[0],
+        &size.to_be_bytes(),
+        command,
+    ]
+    .concat()
+}
 
 /// Connects to `addr` with read and write timeouts, so a server that stops
 /// answering fails the test instead of hanging it.

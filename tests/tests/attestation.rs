@@ -253,30 +253,18 @@ fn certify_and_certify_creation(protocol: Protocol) {
         "creationHash file"
     );
     let (att, sig) = (dir.join("creation.attest"), dir.join("creation.sig"));
-    ok(
-        &server,
-        "tpm2_certifycreation",
-        [
-            "-C",
-            p(&ak),
-            "-c",
-            p(&key),
-            "-d",
-            p(&ch),
-            "-t",
-            p(&tk),
-            "-g",
-            "sha256",
-            "-q",
-            "cafe",
-            "-o",
-            p(&sig),
-            "-f",
-            "plain",
-            "--attestation",
-            p(&att),
-        ],
-    );
+    // tpm2_certifycreation of `key` with creation hash `chash` and the
+    // creation ticket, signed by the AK (SHA-256) into `sig` / `att`.
+    let certify_creation = |chash: &Path, more: &[&str], (sig, att): (&Path, &Path)| {
+        let mut args = vec!["-C", p(&ak), "-c", p(&key), "-d", p(chash), "-t", p(&tk)];
+        args.extend(["-g", "sha256"]);
+        args.extend(more);
+        args.extend(["-o", p(sig), "--attestation", p(att)]);
+        server.run("tpm2_certifycreation", args)
+    };
+    let r = certify_creation(&ch, &["-q", "cafe", "-f", "plain"], (&sig, &att));
+    flush(&server);
+    assert!(r.success(), "expected success: {r}");
     let a = verified_attest(&pem, &sig, &att);
     assert_eq!(a.ty, 0x801A, "TPM_ST_ATTEST_CREATION");
     assert_eq!(a.qualified_signer, ak_qn);
@@ -291,25 +279,9 @@ fn certify_and_certify_creation(protocol: Protocol) {
     let last = wrong.len() - 1;
     wrong[last] ^= 1;
     let wrong_ch = dir.write("wrong.chash", &wrong);
-    let r = server.fails(
-        "tpm2_certifycreation",
-        [
-            "-C",
-            p(&ak),
-            "-c",
-            p(&key),
-            "-d",
-            p(&wrong_ch),
-            "-t",
-            p(&tk),
-            "-g",
-            "sha256",
-            "-o",
-            p(&dir.join("x.sig")),
-            "--attestation",
-            p(&dir.join("x.attest")),
-        ],
-    );
+    let (xsig, xatt) = (dir.join("x.sig"), dir.join("x.attest"));
+    let r = certify_creation(&wrong_ch, &[], (&xsig, &xatt));
+    assert!(!r.success(), "expected failure: {r}");
     // TPM_RC_TICKET (0x0a0) + P (0x040) + parameter 4 (0x400).
     assert!(
         r.stderr.to_lowercase().contains("(0x4e0)"),
