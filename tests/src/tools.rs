@@ -143,6 +143,22 @@ pub fn verified_attest(pem: &Path, sig: &Path, att: &Path) -> Attest {
     parse_attest(&std::fs::read(att).unwrap())
 }
 
+/// `openssl ecparam -genkey`: a new NIST P-256 private key (PEM) in `pem`.
+pub fn openssl_p256_key(pem: &Path) {
+    run_ok(
+        "openssl",
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            path_str(pem),
+        ],
+    );
+}
+
 /// A path as UTF-8 text.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()

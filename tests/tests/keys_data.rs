@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use vtpm_tests::{
-    Hash, Protocol, Server, assert_stderr_mentions, fails_flush, hex, ok_flush, started, unhex,
-    yaml_value,
+    Hash, Protocol, Server, assert_stderr_mentions, fails_flush, hex, ok_flush, openssl_p256_key,
+    started, unhex, yaml_value,
 };
 
 use vtpm_tests::both;
@@ -575,15 +575,7 @@ fn loadexternal_openssl_keys(protocol: Protocol) {
     // An ECC P-256 public key: the same point back.
     let ec_pem = p(&dir.join("ec.pem"));
     let ec_pub = p(&dir.join("ec.pub.pem"));
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &ec_pem,
-    ]);
+    openssl_p256_key(Path::new(&ec_pem));
     openssl(&["ec", "-in", &ec_pem, "-pubout", "-out", &ec_pub]);
     let ctx = p(&dir.join("ec.ctx"));
     ok_flush(

@@ -13,8 +13,8 @@
 use std::path::Path;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
-    Hash, Protocol, Server, TempDir, assert_rc, flush, hex, load, offline, openssl_verify, run_ok,
-    started, unhex,
+    Hash, Protocol, Server, TempDir, assert_rc, flush, hex, load, offline, openssl_p256_key,
+    openssl_verify, run_ok, started, unhex,
 };
 
 use vtpm_tests::both;
@@ -270,18 +270,7 @@ fn import_openssl_keys(protocol: Protocol) {
 
     // ECC P-256.
     let pem = dir.join("e.pem");
-    run_ok(
-        "openssl",
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            p(&pem),
-        ],
-    );
+    openssl_p256_key(&pem);
     let der = dir.join("e.der");
     run_ok(
         "openssl",

@@ -1193,43 +1193,26 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
         &["--ek", "rsa2048", "--pubkey", "--out", &s.p("ek.pem")],
     ));
     // The operator's CA and a throwaway key for the CSR, made by OpenSSL.
-    tool_ok(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s.p("op.key"),
-            "-out",
-            &s.p("op.pem"),
-            "-subj",
-            "/CN=operator EK CA",
-            "-days",
-            "30",
-        ],
+    // `openssl req` with a new P-256 key in `key`: `mode` (-x509 or
+    // -new) into `out`.
+    let req_p256 = |mode: &str, key: &str, out: &str, more: &[&str]| {
+        let mut args = vec!["req", mode, "-newkey", "ec"];
+        args.extend(["-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]);
+        args.extend(["-keyout", key, "-out", out]);
+        args.extend(more);
+        tool_ok("openssl", args);
+    };
+    req_p256(
+        "-x509",
+        &s.p("op.key"),
+        &s.p("op.pem"),
+        &["-subj", "/CN=operator EK CA", "-days", "30"],
     );
-    tool_ok(
-        "openssl",
-        [
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s.p("dummy.key"),
-            "-out",
-            &s.p("ek.csr"),
-            "-subj",
-            "/CN=ek",
-        ],
+    req_p256(
+        "-new",
+        &s.p("dummy.key"),
+        &s.p("ek.csr"),
+        &["-subj", "/CN=ek"],
     );
     let issue = |out: &str, force: Option<&str>| {
         let mut args = vec![
