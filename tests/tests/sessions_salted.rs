@@ -33,6 +33,15 @@ fn primaries(server: &Server) -> (String, String) {
     (rsa, ecc)
 }
 
+/// `tpm2_startauthsession --hmac-session` salted with `salt_key` (and
+/// `more` options) into the session file `s`; flushes.
+fn start_salted(server: &Server, salt_key: &str, more: &[&str], s: &str) {
+    let mut args = vec!["--hmac-session", "--tpmkey-context", salt_key];
+    args.extend(more);
+    args.extend(["-S", s]);
+    ok_flush(server, "tpm2_startauthsession", args);
+}
+
 fn is_hex(s: &str, bytes: usize) -> bool {
     s.len() == 2 * bytes && s.chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -57,19 +66,7 @@ fn salted_sessions_with_rsa_and_ecc_keys(protocol: Protocol) {
         server.ok("tpm2_flushcontext", [&s]);
 
         // Salted only, with AES-128-CFB response encryption.
-        ok_flush(
-            &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "-G",
-                "aes",
-                "-S",
-                &s,
-            ],
-        );
+        start_salted(&server, key, &["-G", "aes"], &s);
         server.ok(
             "tpm2_sessionconfig",
             ["--enable-encrypt", "--enable-continuesession", &s],
@@ -93,20 +90,11 @@ fn salted_session_authorizes_nv_with_encryption(protocol: Protocol) {
     for (i, key) in [&rsa, &ecc].into_iter().enumerate() {
         let index = format!("0x{:x}", 0x0150_0010 + i);
         // Salted and bound to the owner (with its authValue).
-        ok_flush(
+        start_salted(
             &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "--bind-context",
-                "o",
-                "--bind-auth",
-                "ownerpw",
-                "-S",
-                &s,
-            ],
+            key,
+            &["--bind-context", "o", "--bind-auth", "ownerpw"],
+            &s,
         );
         server.ok(
             "tpm2_sessionconfig",
@@ -146,20 +134,11 @@ fn salted_session_authorizes_nv_with_encryption(protocol: Protocol) {
         // authorization then fails (TPM_RC_BAD_AUTH: the owner is exempt
         // from dictionary-attack protection).
         server.ok("tpm2_flushcontext", [&s]);
-        ok_flush(
+        start_salted(
             &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "--bind-context",
-                "o",
-                "--bind-auth",
-                "wrong",
-                "-S",
-                &s,
-            ],
+            key,
+            &["--bind-context", "o", "--bind-auth", "wrong"],
+            &s,
         );
         let r = server.fails("tpm2_nvread", [&index, "-C", "o", "-s", "33", "-P", &auth]);
         assert!(r.stderr.contains("0x9A2"), "{r}");
@@ -225,20 +204,11 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
 
     // Salted (ECC) and bound to the sealed object, which is loaded at
     // another handle by each tool: the binding follows the Name.
-    ok_flush(
+    start_salted(
         &server,
-        "tpm2_startauthsession",
-        &[
-            "--hmac-session",
-            "--tpmkey-context",
-            &ecc,
-            "--bind-context",
-            &seal,
-            "--bind-auth",
-            "sealpw",
-            "-S",
-            &s,
-        ],
+        &ecc,
+        &["--bind-context", &seal, "--bind-auth", "sealpw"],
+        &s,
     );
     server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
     for _ in 0..2 {
@@ -247,11 +217,7 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     server.ok("tpm2_flushcontext", [&s]);
 
     // Salted (RSA), unbound: the HMAC key is sessionKey || authValue.
-    ok_flush(
-        &server,
-        "tpm2_startauthsession",
-        &["--hmac-session", "--tpmkey-context", &rsa, "-S", &s],
-    );
+    start_salted(&server, &rsa, &[], &s);
     server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
     unseal_in_session();
     let r = server.fails(
