@@ -159,6 +159,17 @@ pub fn openssl_p256_key(pem: &Path) {
     );
 }
 
+/// Marsaglia's xorshift32 from `state`: the states after each step, for
+/// deterministic test data.
+pub fn xorshift32(mut state: u32) -> impl Iterator<Item = u32> {
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    })
+}
+
 /// A path as UTF-8 text.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -15,6 +15,7 @@ use vtpm_tests::{
 };
 
 use vtpm_tests::both;
+use vtpm_tests::xorshift32;
 
 both!(
     encryptdecrypt_matches_openssl,
@@ -49,14 +50,9 @@ fn openssl(args: &[&str]) -> Vec<u8> {
 
 /// Deterministic test data.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
+    xorshift32(seed.wrapping_mul(2_654_435_761).wrapping_add(1))
+        .take(len)
+        .map(|x| (x >> 24) as u8)
         .collect()
 }
 

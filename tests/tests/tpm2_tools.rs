@@ -14,6 +14,7 @@ use vtpm_tests::{
 };
 
 use vtpm_tests::both;
+use vtpm_tests::xorshift32;
 
 both!(
     getrandom,
@@ -793,14 +794,9 @@ const TPM_RH_NULL: u32 = 0x4000_0007;
 
 /// Deterministic filler bytes.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[0]
-        })
+    xorshift32(seed.wrapping_mul(2_654_435_761).wrapping_add(1))
+        .take(len)
+        .map(|x| x.to_le_bytes()[0])
         .collect()
 }
 
