@@ -24,11 +24,11 @@ fn p(path: &Path) -> String {
 fn primaries(server: &Server) -> (String, String) {
     let rsa = p(&server.dir().join("rsa.ctx"));
     let ecc = p(&server.dir().join("ecc.ctx"));
-    ok_flush(server, "tpm2_createprimary", &["-C", "o", "-c", &rsa, "-Q"]);
+    ok_flush(server, "tpm2_createprimary", ["-C", "o", "-c", &rsa, "-Q"]);
     ok_flush(
         server,
         "tpm2_createprimary",
-        &["-C", "o", "-G", "ecc", "-c", &ecc, "-Q"],
+        ["-C", "o", "-G", "ecc", "-c", &ecc, "-Q"],
     );
     (rsa, ecc)
 }
@@ -55,7 +55,7 @@ fn salted_sessions_with_rsa_and_ecc_keys(protocol: Protocol) {
         ok_flush(
             &server,
             "tpm2_startauthsession",
-            &["--hmac-session", "-c", key, "-S", &s],
+            ["--hmac-session", "-c", key, "-S", &s],
         );
         let config = server.ok("tpm2_sessionconfig", [&s]);
         assert!(config.contains("encrypt"), "{config}");
@@ -161,12 +161,12 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_startauthsession",
-        &["--hmac-session", "-c", &rsa, "-S", &s],
+        ["--hmac-session", "-c", &rsa, "-S", &s],
     );
     ok_flush(
         &server,
         "tpm2_create",
-        &[
+        [
             "-C",
             &rsa,
             "-i",
@@ -187,7 +187,7 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_load",
-        &["-C", &rsa, "-u", &pubf, "-r", &privf, "-c", &seal, "-Q"],
+        ["-C", &rsa, "-u", &pubf, "-r", &privf, "-c", &seal, "-Q"],
     );
     let out = p(&server.dir().join("out.bin"));
     // Unseals with the session in `s` and the object's password: the
@@ -197,7 +197,7 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
         ok_flush(
             &server,
             "tpm2_unseal",
-            &["-c", &seal, "-p", &auth, "-o", &out],
+            ["-c", &seal, "-p", &auth, "-o", &out],
         );
         assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
     };
@@ -233,7 +233,7 @@ fn salted_session_needs_a_decryption_key(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_createprimary",
-        &[
+        [
             "-C",
             "o",
             "-G",
