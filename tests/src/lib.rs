@@ -20,12 +20,11 @@
 //!   hand-built NV commands ([`nv_define_space_command`],
 //!   [`nv_write_command`], [`nv_read_command`]) authorized by password
 //!   sessions.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+//! * [`tools`]: helpers the test files share ([`started`], [`ok_flush`],
+//!   [`run_ok`], [`offline`], [`assert_rc`], [`readclock`],
+//!   [`parse_attest`], ...).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -37,6 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub mod tools;
+pub use tools::*;
 
 /// How long one tpm2-tools program may run.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -820,13 +822,7 @@ impl Server {
         match self.protocol {
             Protocol::Mssim => {
                 let size = framing_size.unwrap_or_else(|| u32::try_from(command.len()).unwrap());
-                let req = [
-                    &MSSIM_SEND_COMMAND.to_be_bytes()[..],
-                    &[0],
-                    &size.to_be_bytes(),
-                    command,
-                ]
-                .concat();
+                let req = mssim_send_command(command, size);
                 s.write_all(&req).unwrap_or_else(|e| fail("write", e));
                 let mut len = [0u8; 4];
                 s.read_exact(&mut len)
@@ -971,13 +967,7 @@ impl RawConnection {
         match self.protocol {
             Protocol::Mssim => {
                 let size = u32::try_from(command.len()).unwrap();
-                let req = [
-                    &MSSIM_SEND_COMMAND.to_be_bytes()[..],
-                    &[0],
-                    &size.to_be_bytes(),
-                    command,
-                ]
-                .concat();
+                let req = mssim_send_command(command, size);
                 s.write_all(&req)?;
                 let mut len = [0u8; 4];
                 s.read_exact(&mut len)?;
@@ -1170,6 +1160,18 @@ pub const MSSIM_SEND_COMMAND: u32 = 8;
 pub const SWTPM_CMD_INIT: u32 = 2;
 /// swtpm control channel: CMD_SHUTDOWN.
 pub const SWTPM_CMD_SHUTDOWN: u32 = 3;
+
+/// An mssim TPM_SEND_COMMAND request: the command code, locality 0, the
+/// command's `size` (as framed) and the command.
+fn mssim_send_command(command: &[u8], size: u32) -> Vec<u8> {
+    [
+        &MSSIM_SEND_COMMAND.to_be_bytes()[..],
+        &[0],
+        &size.to_be_bytes(),
+        command,
+    ]
+    .concat()
+}
 
 /// Connects to `addr` with read and write timeouts, so a server that stops
 /// answering fails the test instead of hanging it.

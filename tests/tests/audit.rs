@@ -3,78 +3,20 @@
 //! TPMS_ATTEST bytes with the key's PEM; the TPMS_NV_CERTIFY_INFO fields
 //! are parsed here and compared with the bytes written and the Name
 //! `tpm2_nvreadpublic` reports.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
-use std::process::Command;
-use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command};
+use vtpm_tests::ok_flush as ok;
+use vtpm_tests::path_str as p;
+use vtpm_tests::{
+    Cursor, Hash, Protocol, Server, TempDir, create_restricted_signer, flush, hex, openssl_verify,
+    parse_attest, started, verified_attest,
+};
 
 use vtpm_tests::both;
 
 both!(nv_certify, session_audit, command_audit,);
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Runs a program that must succeed (openssl).
-fn sh(program: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    let r = run_command(cmd, TOOL_TIMEOUT);
-    assert!(r.success(), "expected success: {r}");
-    r.stdout
-}
-
-/// Runs a tpm2-tools program that must succeed, then flushes the
-/// transient objects it left loaded.
-fn ok<I, S>(server: &Server, tool: &str, args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        assert!(self.0.len() >= n, "too short");
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_be_bytes(self.take(2).try_into().unwrap())
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_be_bytes(self.take(4).try_into().unwrap())
-    }
-    fn tpm2b(&mut self) -> Vec<u8> {
-        let n = usize::from(self.u16());
-        self.take(n).to_vec()
-    }
-}
-
-/// TPMS_ATTEST (Part 2 §10.12.12): its type, extraData and the TPMU_ATTEST
-/// bytes.
-fn parse_attest(b: &[u8]) -> (u16, Vec<u8>, Vec<u8>) {
-    let mut c = Cursor(b);
-    assert_eq!(c.u32(), 0xff54_4347, "magic TPM_GENERATED_VALUE");
-    let ty = c.u16();
-    let _qualified_signer = c.tpm2b();
-    let extra = c.tpm2b();
-    c.take(8 + 4 + 4 + 1 + 8); // clockInfo, firmwareVersion
-    (ty, extra, c.0.to_vec())
-}
 
 /// A restricted ECDSA signing key under an owner primary: (context, PEM).
 fn signing_key(server: &Server, dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -86,63 +28,54 @@ fn signing_key(server: &Server, dir: &TempDir) -> (std::path::PathBuf, std::path
         dir.join("ak.ctx"),
         dir.join("ak.pem"),
     );
-    ok(
+    create_restricted_signer(
         server,
-        "tpm2_create",
-        [
-            "-C",
-            p(&primary),
-            "-G",
-            "ecc256:ecdsa-sha256:null",
-            "-a",
-            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
-    );
-    ok(
-        server,
-        "tpm2_load",
-        [
-            "-C",
-            p(&primary),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-            "-c",
-            p(&ctx),
-        ],
-    );
-    ok(
-        server,
-        "tpm2_readpublic",
-        ["-c", p(&ctx), "-f", "pem", "-o", p(&pem)],
+        &primary,
+        "ecc256:ecdsa-sha256:null",
+        [&pubf, &privf, &ctx, &pem],
     );
     (ctx, pem)
 }
 
-fn openssl_verify(pem: &Path, sig: &Path, msg: &Path) {
-    let out = sh(
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            p(pem),
-            "-signature",
-            p(sig),
-            p(msg),
-        ],
-    );
-    assert!(out.contains("Verified OK"), "openssl: {out}");
+const TPM_CC_GET_RANDOM: u32 = 0x0000_017B;
+
+/// The audit digest after one audited TPM2_GetRandom(`n`) that printed
+/// `out` (hex): SHA-256(auditDigest || cpHash || rpHash), with cpHash =
+/// SHA-256(TPM_CC_GetRandom || bytesRequested) and rpHash =
+/// SHA-256(TPM_RC_SUCCESS || TPM_CC_GetRandom || TPM2B randomBytes).
+fn audit_get_random(audit_digest: &[u8], n: u16, out: &str) -> Vec<u8> {
+    let cc_get_random = TPM_CC_GET_RANDOM.to_be_bytes();
+    let bytes: Vec<u8> = (0..out.trim().len() / 2)
+        .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
+    let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
+    let rp_hash = Hash::Sha256.digest(&[
+        &0u32.to_be_bytes(),
+        &cc_get_random,
+        &n.to_be_bytes(),
+        &bytes,
+    ]);
+    Hash::Sha256.digest(&[audit_digest, &cp_hash, &rp_hash])
+}
+
+/// `tool` (tpm2_getsessionauditdigest / tpm2_getcommandauditdigest)
+/// signs with `ak` over qualifying data 0102 (SHA-256, plain signature):
+/// the TPMS_ATTEST goes to `att`, the signature to `sig`.
+fn signed_audit_digest(
+    server: &Server,
+    tool: &str,
+    (ak, att, sig): (&Path, &Path, &Path),
+    more: &[&str],
+) {
+    let mut args = vec!["-c", p(ak), "-g", "sha256", "-f", "plain", "-q", "0102"];
+    args.extend(["-m", p(att), "-s", p(sig)]);
+    args.extend(more);
+    server.ok(tool, args);
 }
 
 fn nv_certify(protocol: Protocol) {
-    let server = Server::start(protocol);
-    server.startup_clear();
+    let server = started(protocol);
     let dir = TempDir::new("audit-nvcertify");
     let (ak, pem) = signing_key(&server, &dir);
     let data: Vec<u8> = (0u8..32)
@@ -179,33 +112,23 @@ fn nv_certify(protocol: Protocol) {
 
     // A slice of the data, authorized by the index's own authValue.
     let (att, sig) = (dir.join("nv.att"), dir.join("nv.sig"));
-    ok(
-        &server,
-        "tpm2_nvcertify",
-        [
-            "-C",
-            p(&ak),
-            "-g",
-            "sha256",
-            "-f",
-            "plain",
-            "-o",
-            p(&sig),
-            "--attestation",
-            p(&att),
-            "-p",
-            "nvpass",
-            "-q",
-            "a1b2c3",
-            "--size",
-            "16",
-            "--offset",
-            "4",
-            "0x1500016",
-        ],
+    // TPM2_NV_Certify of index 0x1500016 signed by the AK, authorized by
+    // `auth`, with `more` arguments.
+    let certify = |auth: &[&str], more: &[&str]| {
+        let mut args = vec!["-C", p(&ak)];
+        args.extend(auth);
+        args.extend(["-g", "sha256", "-f", "plain", "-o", p(&sig)]);
+        args.extend(["--attestation", p(&att)]);
+        args.extend(more);
+        args.push("0x1500016");
+        ok(&server, "tpm2_nvcertify", args);
+    };
+    certify(
+        &["-p", "nvpass"],
+        &["-q", "a1b2c3", "--size", "16", "--offset", "4"],
     );
-    openssl_verify(&pem, &sig, &att);
-    let (ty, extra, body) = parse_attest(&dir.read("nv.att"));
+    let a = verified_attest(&pem, &sig, &att);
+    let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8014, "TPM_ST_ATTEST_NV");
     assert_eq!(extra, vec![0xa1, 0xb2, 0xc3]);
     let mut c = Cursor(&body);
@@ -215,37 +138,20 @@ fn nv_certify(protocol: Protocol) {
     assert!(c.0.is_empty());
 
     // No size: authorized by the owner.
-    ok(
-        &server,
-        "tpm2_nvcertify",
-        [
-            "-C",
-            p(&ak),
-            "-c",
-            "o",
-            "-g",
-            "sha256",
-            "-f",
-            "plain",
-            "-o",
-            p(&sig),
-            "--attestation",
-            p(&att),
-            "0x1500016",
-        ],
-    );
+    certify(&["-c", "o"], &[]);
     openssl_verify(&pem, &sig, &att);
     // tpm2-tools 5.4 sends size 0 and offset 0 when --size is not given:
     // that asks for TPMS_NV_DIGEST_CERTIFY_INFO, whose nvDigest is the
     // digest of the whole data with the signing scheme's hash.
-    let (ty, _, body) = parse_attest(&dir.read("nv.att"));
+    let a = parse_attest(&dir.read("nv.att"));
+    let (ty, _, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x801c, "TPM_ST_ATTEST_NV_DIGEST");
     let mut c = Cursor(&body);
     assert_eq!(hex(&c.tpm2b()), name);
     assert_eq!(c.tpm2b(), Hash::Sha256.digest(&[&data]), "nvDigest");
     assert!(c.0.is_empty());
 
-    server.ok("tpm2_flushcontext", ["-t"]);
+    flush(&server);
 }
 
 /// Session audit (Part 1 §19.6.11) and TPM2_GetSessionAuditDigest
@@ -257,8 +163,7 @@ fn nv_certify(protocol: Protocol) {
 /// bytesRequested) and rpHash = SHA-256(TPM_RC_SUCCESS || TPM_CC_GetRandom
 /// || TPM2B randomBytes), from the bytes tpm2_getrandom printed.
 fn session_audit(protocol: Protocol) {
-    let server = Server::start(protocol);
-    server.startup_clear();
+    let server = started(protocol);
     let dir = TempDir::new("audit-session");
     let (ak, pem) = signing_key(&server, &dir);
     let session = dir.join("session.ctx");
@@ -266,49 +171,24 @@ fn session_audit(protocol: Protocol) {
         "tpm2_startauthsession",
         ["-S", p(&session), "--audit-session"],
     );
-    let cc_get_random = 0x0000_017Bu32.to_be_bytes();
     let mut expected: Vec<u8> = Vec::new();
     for n in [8u16, 16] {
         let out = server.ok(
             "tpm2_getrandom",
             [&n.to_string(), "-S", p(&session), "--hex"],
         );
-        let bytes: Vec<u8> = (0..out.trim().len() / 2)
-            .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
-        let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
-        let rp_hash = Hash::Sha256.digest(&[
-            &0u32.to_be_bytes(),
-            &cc_get_random,
-            &n.to_be_bytes(),
-            &bytes,
-        ]);
-        expected = Hash::Sha256.digest(&[&expected, &cp_hash, &rp_hash]);
+        expected = audit_get_random(&expected, n, &out);
     }
 
     let (att, sig) = (dir.join("session.att"), dir.join("session.sig"));
-    server.ok(
+    signed_audit_digest(
+        &server,
         "tpm2_getsessionauditdigest",
-        [
-            "-c",
-            p(&ak),
-            "-g",
-            "sha256",
-            "-f",
-            "plain",
-            "-q",
-            "0102",
-            "-m",
-            p(&att),
-            "-s",
-            p(&sig),
-            "-S",
-            p(&session),
-        ],
+        (&ak, &att, &sig),
+        &["-S", p(&session)],
     );
-    openssl_verify(&pem, &sig, &att);
-    let (ty, extra, body) = parse_attest(&dir.read("session.att"));
+    let a = verified_attest(&pem, &sig, &att);
+    let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8016, "TPM_ST_ATTEST_SESSION_AUDIT");
     assert_eq!(extra, vec![1, 2]);
     let mut c = Cursor(&body);
@@ -318,60 +198,36 @@ fn session_audit(protocol: Protocol) {
     assert!(c.0.is_empty());
 
     server.ok("tpm2_flushcontext", [p(&session)]);
-    server.ok("tpm2_flushcontext", ["-t"]);
+    flush(&server);
 }
 
 /// Command audit (Part 1 §33): tpm2-tools sets TPM2_GetRandom audited;
 /// the signed TPMS_COMMAND_AUDIT_INFO's auditDigest is recomputed here
 /// from the spec's formula and its signature checked with OpenSSL.
 fn command_audit(protocol: Protocol) {
-    let server = Server::start(protocol);
-    server.startup_clear();
+    let server = started(protocol);
     let dir = TempDir::new("audit-command");
     let (ak, pem) = signing_key(&server, &dir);
     server.ok("tpm2_setcommandauditstatus", ["0x17B"]);
     let (att, sig) = (dir.join("command.att"), dir.join("command.sig"));
     let get_digest = || {
-        server.ok(
+        signed_audit_digest(
+            &server,
             "tpm2_getcommandauditdigest",
-            [
-                "-c",
-                p(&ak),
-                "-g",
-                "sha256",
-                "-f",
-                "plain",
-                "-q",
-                "0102",
-                "-m",
-                p(&att),
-                "-s",
-                p(&sig),
-            ],
+            (&ak, &att, &sig),
+            &[],
         );
     };
     // Reported digests are reset: start from an empty one.
     get_digest();
-    let cc_get_random = 0x0000_017Bu32.to_be_bytes();
     let mut expected: Vec<u8> = Vec::new();
     for n in [8u16, 16] {
         let out = server.ok("tpm2_getrandom", [&n.to_string(), "--hex"]);
-        let bytes: Vec<u8> = (0..out.trim().len() / 2)
-            .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
-        let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
-        let rp_hash = Hash::Sha256.digest(&[
-            &0u32.to_be_bytes(),
-            &cc_get_random,
-            &n.to_be_bytes(),
-            &bytes,
-        ]);
-        expected = Hash::Sha256.digest(&[&expected, &cp_hash, &rp_hash]);
+        expected = audit_get_random(&expected, n, &out);
     }
     get_digest();
-    openssl_verify(&pem, &sig, &att);
-    let (ty, extra, body) = parse_attest(&dir.read("command.att"));
+    let a = verified_attest(&pem, &sig, &att);
+    let (ty, extra, body) = (a.ty, a.extra_data, a.attested);
     assert_eq!(ty, 0x8015, "TPM_ST_ATTEST_COMMAND_AUDIT");
     assert_eq!(extra, vec![1, 2]);
     let mut c = Cursor(&body);
@@ -381,7 +237,11 @@ fn command_audit(protocol: Protocol) {
     assert_eq!(counter, 2u64.to_be_bytes());
     assert_eq!(c.take(2), 0x000Bu16.to_be_bytes(), "digestAlg");
     assert_eq!(hex(&c.tpm2b()), hex(&expected), "auditDigest");
-    let codes = [0x0000_0140u32.to_be_bytes(), cc_get_random].concat();
+    let codes = [
+        0x0000_0140u32.to_be_bytes(),
+        TPM_CC_GET_RANDOM.to_be_bytes(),
+    ]
+    .concat();
     assert_eq!(
         hex(&c.tpm2b()),
         hex(&Hash::Sha256.digest(&[&codes])),

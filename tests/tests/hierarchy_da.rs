@@ -4,15 +4,11 @@
 //! and tpm2_hierarchycontrol, judged by what the tools report (response
 //! codes, TPM2_GetCapability properties as tpm2_getcap decodes them) and
 //! by public areas the tools write.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
-use vtpm_tests::{Protocol, Run, Server, both, yaml_value};
+use vtpm_tests::{Protocol, Run, Server, assert_rc, both, started, yaml_value};
 
 both!(
     dictionary_attack_lockout_and_reset,
@@ -25,24 +21,8 @@ both!(
     hierarchy_control_flushes_objects,
 );
 
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
-
 fn path(server: &Server, name: &str) -> String {
     server.dir().join(name).to_string_lossy().into_owned()
-}
-
-/// Asserts that a failed run reported TPM response code `rc` (tpm2-tools
-/// print it as `ErrorCode (0x00000rrr)`).
-fn assert_rc(run: &Run, rc: u32) {
-    let needle = format!("errorcode (0x{rc:08x})");
-    assert!(
-        run.stderr.to_ascii_lowercase().contains(&needle),
-        "expected TPM_RC {rc:#x} ({needle}):\n{run}"
-    );
 }
 
 /// `tpm2_getcap properties-variable`.

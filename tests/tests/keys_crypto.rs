@@ -10,12 +10,8 @@
 //! tpm2-tools without a resource manager leaves every object it loads from
 //! a context file in the TPM, so every tool run here is followed by
 //! `tpm2_flushcontext -t`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -331,20 +327,15 @@ fn sign_restricted_needs_ticket(protocol: Protocol) {
     let msg = tpm.write("msg", b"data for a restricted key\n");
     let digest = tpm.write("digest", &sha256(&tpm.read("msg")));
     // A digest without a ticket: TPM_RC_TICKET (parameter 3).
-    tpm.fails(
-        "tpm2_sign",
-        &[
-            "-c",
-            &key,
-            "-g",
-            "sha256",
-            "-d",
-            "-o",
-            &tpm.p("x.sig"),
-            &digest,
-        ],
-        "0x3E0",
-    );
+    // tpm2_sign of a digest with `ticket` args: TPM_RC_TICKET (parameter 3).
+    let sign_digest_fails = |ticket: &[&str], digest: &str| {
+        let x = tpm.p("x.sig");
+        let mut a = vec!["-c", key.as_str(), "-g", "sha256", "-d"];
+        a.extend(ticket);
+        a.extend(["-o", &x, digest]);
+        tpm.fails("tpm2_sign", &a, "0x3E0");
+    };
+    sign_digest_fails(&[], &digest);
     // TPM2_Hash makes the ticket; with it the digest is signed.
     let (hashed, ticket) = (tpm.p("hashed"), tpm.p("ticket"));
     tpm.ok(
@@ -379,22 +370,7 @@ fn sign_restricted_needs_ticket(protocol: Protocol) {
             &other,
         ],
     );
-    tpm.fails(
-        "tpm2_sign",
-        &[
-            "-c",
-            &key,
-            "-g",
-            "sha256",
-            "-d",
-            "-t",
-            &other_ticket,
-            "-o",
-            &tpm.p("x.sig"),
-            &hashed,
-        ],
-        "0x3E0",
-    );
+    sign_digest_fails(&["-t", &other_ticket], &hashed);
     // tpm2_sign on a message hashes it with the TPM and uses the ticket.
     let sig2 = tpm.p("message.sig");
     tpm.ok(
@@ -470,116 +446,55 @@ fn rsa_encrypt_decrypt(protocol: Protocol) {
         tpm.read("decrypted")
     };
     let secret = tpm.read("plain");
+    // `openssl pkeyutl -encrypt` with the key's public PEM and `-pkeyopt`s.
+    let encrypt_with_openssl = |input: &str, out: &str, pkeyopts: &[&str]| {
+        let mut a = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", &pem];
+        a.extend(["-in", input, "-out", out]);
+        for o in pkeyopts {
+            a.extend(["-pkeyopt", o]);
+        }
+        openssl_ok(&a);
+    };
+    // tpm2_rsadecrypt with `args` must fail with TPM_RC_VALUE (parameter 1).
+    let decrypt_fails = |cipher: &str, args: &[&str]| {
+        let x = tpm.p("x");
+        let mut a = vec!["-c", key.as_str()];
+        a.extend(args);
+        a.extend(["-o", &x, cipher]);
+        tpm.fails("tpm2_rsadecrypt", &a, "0x1C4");
+    };
 
     // (a) OpenSSL encrypts, the TPM decrypts: OAEP-SHA256 without and with
     // a label (the TPM's labels end with a zero octet, which tpm2-tools
     // appends), and PKCS#1 v1.5.
     let c1 = tpm.p("c1");
-    openssl_ok(&[
-        "pkeyutl",
-        "-encrypt",
-        "-pubin",
-        "-inkey",
-        &pem,
-        "-in",
+    encrypt_with_openssl(
         &plain,
-        "-out",
         &c1,
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-    ]);
+        &["rsa_padding_mode:oaep", "rsa_oaep_md:sha256"],
+    );
     assert_eq!(decrypt(&c1, &["-s", "oaep"]), secret);
     let label = format!("rsa_oaep_label:{}", hex(b"my label\0"));
     let c2 = tpm.p("c2");
-    openssl_ok(&[
-        "pkeyutl",
-        "-encrypt",
-        "-pubin",
-        "-inkey",
-        &pem,
-        "-in",
+    encrypt_with_openssl(
         &plain,
-        "-out",
         &c2,
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-        "-pkeyopt",
-        &label,
-    ]);
+        &["rsa_padding_mode:oaep", "rsa_oaep_md:sha256", &label],
+    );
     assert_eq!(decrypt(&c2, &["-s", "oaep", "-l", "my label"]), secret);
-    tpm.fails(
-        "tpm2_rsadecrypt",
-        &["-c", &key, "-s", "oaep", "-o", &tpm.p("x"), &c2],
-        "0x1C4",
-    );
-    tpm.fails(
-        "tpm2_rsadecrypt",
-        &[
-            "-c",
-            &key,
-            "-s",
-            "oaep",
-            "-l",
-            "another",
-            "-o",
-            &tpm.p("x"),
-            &c2,
-        ],
-        "0x1C4",
-    );
+    decrypt_fails(&c2, &["-s", "oaep"]);
+    decrypt_fails(&c2, &["-s", "oaep", "-l", "another"]);
     // A label without its terminating zero is another label.
     let c2b = tpm.p("c2b");
     let label = format!("rsa_oaep_label:{}", hex(b"my label"));
-    openssl_ok(&[
-        "pkeyutl",
-        "-encrypt",
-        "-pubin",
-        "-inkey",
-        &pem,
-        "-in",
+    encrypt_with_openssl(
         &plain,
-        "-out",
         &c2b,
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-        "-pkeyopt",
-        &label,
-    ]);
-    tpm.fails(
-        "tpm2_rsadecrypt",
-        &[
-            "-c",
-            &key,
-            "-s",
-            "oaep",
-            "-l",
-            "my label",
-            "-o",
-            &tpm.p("x"),
-            &c2b,
-        ],
-        "0x1C4",
+        &["rsa_padding_mode:oaep", "rsa_oaep_md:sha256", &label],
     );
+    decrypt_fails(&c2b, &["-s", "oaep", "-l", "my label"]);
     let c3 = tpm.p("c3");
-    openssl_ok(&[
-        "pkeyutl",
-        "-encrypt",
-        "-pubin",
-        "-inkey",
-        &pem,
-        "-in",
-        &plain,
-        "-out",
-        &c3,
-        "-pkeyopt",
-        "rsa_padding_mode:pkcs1",
-    ]);
+    encrypt_with_openssl(&plain, &c3, &["rsa_padding_mode:pkcs1"]);
     assert_eq!(decrypt(&c3, &["-s", "rsaes"]), secret);
 
     // (b) TPM round trips.
@@ -614,19 +529,7 @@ fn rsa_encrypt_decrypt(protocol: Protocol) {
     padded.extend(&secret);
     let padded_file = tpm.write("padded", &padded);
     let c7 = tpm.p("c7");
-    openssl_ok(&[
-        "pkeyutl",
-        "-encrypt",
-        "-pubin",
-        "-inkey",
-        &pem,
-        "-in",
-        &padded_file,
-        "-out",
-        &c7,
-        "-pkeyopt",
-        "rsa_padding_mode:none",
-    ]);
+    encrypt_with_openssl(&padded_file, &c7, &["rsa_padding_mode:none"]);
     assert_eq!(tpm.read("c6"), tpm.read("c7"));
     assert_eq!(decrypt(&c6, &["-s", "null"]), padded);
 

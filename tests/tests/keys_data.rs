@@ -4,18 +4,18 @@
 //! `openssl mac`, TPM2_Unseal with passwords, TPM2_ObjectChangeAuth, and
 //! TPM2_LoadExternal of OpenSSL-generated keys (the public key the TPM
 //! reports is OpenSSL's).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vtpm_tests::{Hash, Protocol, Server, hex, unhex, yaml_value};
+use vtpm_tests::{
+    Hash, Protocol, Server, assert_stderr_mentions, fails_flush, hex, ok_flush, openssl_p256_key,
+    started, unhex, yaml_value,
+};
 
 use vtpm_tests::both;
+use vtpm_tests::xorshift32;
 
 both!(
     encryptdecrypt_matches_openssl,
@@ -25,35 +25,6 @@ both!(
     changeauth_new_private,
     loadexternal_openssl_keys,
 );
-
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
-
-/// Runs a tool, then flushes the transient objects it left loaded (there
-/// is no resource manager between tpm2-tools and a simulator).
-fn ok_flush<I, S>(server: &Server, tool: &str, args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
-}
-
-/// Runs a tool that must fail, then flushes.
-fn fails_flush<I, S>(server: &Server, tool: &str, args: I) -> vtpm_tests::Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let run = server.fails(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    run
-}
 
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
@@ -79,25 +50,10 @@ fn openssl(args: &[&str]) -> Vec<u8> {
 
 /// Deterministic test data.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
+    xorshift32(seed.wrapping_mul(2_654_435_761).wrapping_add(1))
+        .take(len)
+        .map(|x| (x >> 24) as u8)
         .collect()
-}
-
-fn assert_stderr_mentions(run: &vtpm_tests::Run, needles: &[&str]) {
-    let err = run.stderr.to_ascii_lowercase();
-    assert!(
-        needles
-            .iter()
-            .any(|n| err.contains(&n.to_ascii_lowercase())),
-        "expected stderr to mention one of {needles:?}: {run}"
-    );
 }
 
 /// A storage primary key in the owner hierarchy (`prim.ctx`).
@@ -105,6 +61,32 @@ fn primary(server: &Server) -> String {
     let ctx = p(&file(server, "prim.ctx"));
     ok_flush(server, "tpm2_createprimary", ["-C", "o", "-c", &ctx]);
     ctx
+}
+
+/// `tpm2_create` under `prim` with `args`, then `tpm2_load`, each
+/// flushed; the files are `<tag>.pub`, `<tag>.priv` and `<tag>.ctx`.
+/// Returns (public, private, context, tpm2_load's output).
+fn create_load(
+    server: &Server,
+    prim: &str,
+    tag: &str,
+    args: &[&str],
+) -> (String, String, String, String) {
+    let (pubf, privf, ctx) = (
+        p(&file(server, &format!("{tag}.pub"))),
+        p(&file(server, &format!("{tag}.priv"))),
+        p(&file(server, &format!("{tag}.ctx"))),
+    );
+    let mut create = vec!["-C", prim];
+    create.extend(args);
+    create.extend(["-u", &pubf, "-r", &privf]);
+    ok_flush(server, "tpm2_create", create);
+    let out = ok_flush(
+        server,
+        "tpm2_load",
+        ["-C", prim, "-u", &pubf, "-r", &privf, "-c", &ctx],
+    );
+    (pubf, privf, ctx, out)
 }
 
 /// Loads an AES key given as raw bytes with TPM2_LoadExternal (null
@@ -223,23 +205,7 @@ fn encryptdecrypt_matches_openssl(protocol: Protocol) {
             );
         }
         // CBC data that is not whole blocks: TPM_RC_SIZE on inData.
-        let inp = server.dir().write("odd.in", &pattern(17, 5));
-        let ivf = server.dir().write("odd.iv", &iv);
-        let run = fails_flush(
-            &server,
-            "tpm2_encryptdecrypt",
-            [
-                "-c",
-                &ctx,
-                "-G",
-                "cbc",
-                "-t",
-                &p(&ivf),
-                "-o",
-                &p(&file(&server, "odd.out")),
-                &p(&inp),
-            ],
-        );
+        let run = tpm_crypt_fails(&server, &ctx, "cbc", (&iv, &pattern(17, 5)), "odd.");
         assert_stderr_mentions(&run, &["0x1d5"]);
     }
 }
@@ -250,21 +216,7 @@ fn encryptdecrypt_tpm_generated_keys(protocol: Protocol) {
     let plain = pattern(1504, 9);
     let iv = pattern(16, 10);
     for (alg, mode, other) in [("aes128cfb", "cfb", "cbc"), ("aes256cbc", "cbc", "ofb")] {
-        let (pubf, privf, ctx) = (
-            p(&file(&server, &format!("{alg}.pub"))),
-            p(&file(&server, &format!("{alg}.priv"))),
-            p(&file(&server, &format!("{alg}.ctx"))),
-        );
-        ok_flush(
-            &server,
-            "tpm2_create",
-            ["-C", &prim, "-G", alg, "-u", &pubf, "-r", &privf],
-        );
-        ok_flush(
-            &server,
-            "tpm2_load",
-            ["-C", &prim, "-u", &pubf, "-r", &privf, "-c", &ctx],
-        );
+        let (_, _, ctx, _) = create_load(&server, &prim, alg, &["-G", alg]);
         // A key the TPM generated: a round trip gives the data back, and
         // the ciphertext is not the data.
         let (ct, _) = tpm_crypt(&server, &ctx, mode, false, Some(&iv), &plain);
@@ -274,25 +226,52 @@ fn encryptdecrypt_tpm_generated_keys(protocol: Protocol) {
         assert_eq!(pt, plain, "{alg} round trip");
         // The key has a mode: another is TPM_RC_MODE (on EncryptDecrypt2's
         // mode, parameter 3).
-        let inp = server.dir().write("m.in", &plain[..32]);
-        let ivf = server.dir().write("m.iv", &iv);
-        let run = fails_flush(
-            &server,
-            "tpm2_encryptdecrypt",
-            [
-                "-c",
-                &ctx,
-                "-G",
-                other,
-                "-t",
-                &p(&ivf),
-                "-o",
-                &p(&file(&server, "m.out")),
-                &p(&inp),
-            ],
-        );
+        let run = tpm_crypt_fails(&server, &ctx, other, (&iv, &plain[..32]), "m.");
         assert_stderr_mentions(&run, &["0x3c9"]);
     }
+}
+
+/// `tpm2_encryptdecrypt` in `mode` with `iv` that must fail; files
+/// `<tag>.*`.
+fn tpm_crypt_fails(
+    server: &Server,
+    ctx: &str,
+    mode: &str,
+    (iv, input): (&[u8], &[u8]),
+    tag: &str,
+) -> vtpm_tests::Run {
+    let inp = server.dir().write(&format!("{tag}.in"), input);
+    let ivf = server.dir().write(&format!("{tag}.iv"), iv);
+    let out = file(server, &format!("{tag}.out"));
+    fails_flush(
+        server,
+        "tpm2_encryptdecrypt",
+        [
+            "-c",
+            ctx,
+            "-G",
+            mode,
+            "-t",
+            &p(&ivf),
+            "-o",
+            &p(&out),
+            &p(&inp),
+        ],
+    )
+}
+
+/// The public key of `ctx` (`tpm2_readpublic -f pem` into `pem`) is the
+/// one in `want_pem`, compared as DER by OpenSSL.
+fn assert_public_key(server: &Server, ctx: &str, pem: &Path, want_pem: &str) {
+    ok_flush(
+        server,
+        "tpm2_readpublic",
+        ["-c", ctx, "-f", "pem", "-o", &p(pem)],
+    );
+    assert_eq!(
+        openssl(&["pkey", "-pubin", "-in", &p(pem), "-outform", "DER"]),
+        openssl(&["pkey", "-pubin", "-in", want_pem, "-outform", "DER"])
+    );
 }
 
 /// `openssl mac` HMAC of `data` under `key`.
@@ -348,31 +327,16 @@ fn hmac_matches_openssl(protocol: Protocol) {
     // hash is chosen per command).
     let key = pattern(40, 11);
     let keyfile = server.dir().write("hmac.key", &key);
-    let (pubf, privf, ctx) = (
-        p(&file(&server, "hk.pub")),
-        p(&file(&server, "hk.priv")),
-        p(&file(&server, "hk.ctx")),
-    );
-    ok_flush(
+    let (_, _, ctx, _) = create_load(
         &server,
-        "tpm2_create",
-        [
-            "-C",
-            &prim,
+        &prim,
+        "hk",
+        &[
             "-i",
             &p(&keyfile),
             "-a",
             "sign|userwithauth|fixedtpm|fixedparent|noda",
-            "-u",
-            &pubf,
-            "-r",
-            &privf,
         ],
-    );
-    ok_flush(
-        &server,
-        "tpm2_load",
-        ["-C", &prim, "-u", &pubf, "-r", &privf, "-c", &ctx],
     );
     for (tool_hash, ossl_hash) in [("sha1", "SHA1"), ("sha256", "SHA256"), ("sha384", "SHA384")] {
         // Up to 1024 bytes tpm2_hmac sends TPM2_HMAC; more goes through
@@ -405,21 +369,7 @@ fn hmac_matches_openssl(protocol: Protocol) {
     // A key the TPM generates with an HMAC-SHA256 scheme: the same HMAC
     // every time, through either path, and SHA-1 refused (TPM_RC_VALUE on
     // hashAlg).
-    let (gpub, gpriv, gctx) = (
-        p(&file(&server, "g.pub")),
-        p(&file(&server, "g.priv")),
-        p(&file(&server, "g.ctx")),
-    );
-    ok_flush(
-        &server,
-        "tpm2_create",
-        ["-C", &prim, "-G", "hmac", "-u", &gpub, "-r", &gpriv],
-    );
-    ok_flush(
-        &server,
-        "tpm2_load",
-        ["-C", &prim, "-u", &gpub, "-r", &gpriv, "-c", &gctx],
-    );
+    let (_, _, gctx, _) = create_load(&server, &prim, "g", &["-G", "hmac"]);
     let data = pattern(2000, 4);
     let a = tpm_hmac(&server, &gctx, None, &data);
     assert_eq!(a.len(), 32);
@@ -435,32 +385,7 @@ fn seal_unseal_with_password(protocol: Protocol) {
     let prim = primary(&server);
     let secret = b"the quick brown fox\x00\x01\xff jumps";
     let input = server.dir().write("secret.bin", secret);
-    let (pubf, privf, ctx) = (
-        p(&file(&server, "s.pub")),
-        p(&file(&server, "s.priv")),
-        p(&file(&server, "s.ctx")),
-    );
-    ok_flush(
-        &server,
-        "tpm2_create",
-        [
-            "-C",
-            &prim,
-            "-i",
-            &p(&input),
-            "-p",
-            "sealpw",
-            "-u",
-            &pubf,
-            "-r",
-            &privf,
-        ],
-    );
-    ok_flush(
-        &server,
-        "tpm2_load",
-        ["-C", &prim, "-u", &pubf, "-r", &privf, "-c", &ctx],
-    );
+    let (_, _, ctx, _) = create_load(&server, &prim, "s", &["-i", &p(&input), "-p", "sealpw"]);
     let out = file(&server, "unsealed.bin");
     ok_flush(
         &server,
@@ -483,21 +408,7 @@ fn seal_unseal_with_password(protocol: Protocol) {
     );
     assert_eq!(std::fs::read(&out2).unwrap(), secret);
     // An HMAC key is not a sealed data object: TPM_RC_ATTRIBUTES.
-    let (hpub, hpriv, hctx) = (
-        p(&file(&server, "h.pub")),
-        p(&file(&server, "h.priv")),
-        p(&file(&server, "h.ctx")),
-    );
-    ok_flush(
-        &server,
-        "tpm2_create",
-        ["-C", &prim, "-G", "hmac", "-u", &hpub, "-r", &hpriv],
-    );
-    ok_flush(
-        &server,
-        "tpm2_load",
-        ["-C", &prim, "-u", &hpub, "-r", &hpriv, "-c", &hctx],
-    );
+    let (_, _, hctx, _) = create_load(&server, &prim, "h", &["-G", "hmac"]);
     let run = fails_flush(&server, "tpm2_unseal", ["-c", &hctx]);
     assert_stderr_mentions(&run, &["0x182"]);
 }
@@ -507,32 +418,8 @@ fn changeauth_new_private(protocol: Protocol) {
     let prim = primary(&server);
     let secret = b"sealed under two passwords";
     let input = server.dir().write("secret.bin", secret);
-    let (pubf, privf, ctx) = (
-        p(&file(&server, "o.pub")),
-        p(&file(&server, "o.priv")),
-        p(&file(&server, "o.ctx")),
-    );
-    ok_flush(
-        &server,
-        "tpm2_create",
-        [
-            "-C",
-            &prim,
-            "-i",
-            &p(&input),
-            "-p",
-            "oldpw",
-            "-u",
-            &pubf,
-            "-r",
-            &privf,
-        ],
-    );
-    let load_out = ok_flush(
-        &server,
-        "tpm2_load",
-        ["-C", &prim, "-u", &pubf, "-r", &privf, "-c", &ctx],
-    );
+    let (pubf, privf, ctx, load_out) =
+        create_load(&server, &prim, "o", &["-i", &p(&input), "-p", "oldpw"]);
     let name = yaml_value(&load_out, "name").unwrap().to_string();
     let newpriv = p(&file(&server, "o2.priv"));
     ok_flush(
@@ -637,15 +524,7 @@ fn loadexternal_openssl_keys(protocol: Protocol) {
         );
         // The TPM's PEM export is OpenSSL's public key.
         let pem = dir.join(format!("rsa-pub-{hierarchy}.out.pem"));
-        ok_flush(
-            &server,
-            "tpm2_readpublic",
-            ["-c", &ctx, "-f", "pem", "-o", &p(&pem)],
-        );
-        assert_eq!(
-            openssl(&["pkey", "-pubin", "-in", &p(&pem), "-outform", "DER"]),
-            openssl(&["pkey", "-pubin", "-in", &pub_pem, "-outform", "DER"])
-        );
+        assert_public_key(&server, &ctx, &pem, &pub_pem);
     }
     // The private key too: the null hierarchy only.
     let ctx = p(&dir.join("rsa-priv.ctx"));
@@ -692,15 +571,7 @@ fn loadexternal_openssl_keys(protocol: Protocol) {
     // An ECC P-256 public key: the same point back.
     let ec_pem = p(&dir.join("ec.pem"));
     let ec_pub = p(&dir.join("ec.pub.pem"));
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &ec_pem,
-    ]);
+    openssl_p256_key(Path::new(&ec_pem));
     openssl(&["ec", "-in", &ec_pem, "-pubout", "-out", &ec_pub]);
     let ctx = p(&dir.join("ec.ctx"));
     ok_flush(
@@ -709,15 +580,7 @@ fn loadexternal_openssl_keys(protocol: Protocol) {
         ["-G", "ecc", "-u", &ec_pub, "-c", &ctx],
     );
     let pem = dir.join("ec.out.pem");
-    ok_flush(
-        &server,
-        "tpm2_readpublic",
-        ["-c", &ctx, "-f", "pem", "-o", &p(&pem)],
-    );
-    assert_eq!(
-        openssl(&["pkey", "-pubin", "-in", &p(&pem), "-outform", "DER"]),
-        openssl(&["pkey", "-pubin", "-in", &ec_pub, "-outform", "DER"])
-    );
+    assert_public_key(&server, &ctx, &pem, &ec_pub);
     // An AES key with its sensitive area: it works as `openssl enc` does
     // (encryptdecrypt_matches_openssl covers every mode).
     let key = pattern(16, 21);

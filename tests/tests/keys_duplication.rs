@@ -7,16 +7,15 @@
 //! the expected public keys, policy digests and Names are recomputed here
 //! from the spec's formulas, and a second vtpm instance must accept what
 //! the first one exports.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
-use std::process::Command;
-use vtpm_tests::{Hash, Protocol, Server, TOOL_TIMEOUT, TempDir, hex, run_command, unhex};
+use vtpm_tests::path_str as p;
+use vtpm_tests::{
+    Hash, Protocol, Server, TempDir, assert_rc, flush, hex, load, offline, openssl_p256_key,
+    openssl_verify, run_ok, started, unhex,
+};
 
 use vtpm_tests::both;
 
@@ -37,45 +36,6 @@ const TPM_RH_ENDORSEMENT: u32 = 0x4000_000B;
 /// The EK policy of the TCG EK Credential Profile's default templates:
 /// PolicySecret(TPM_RH_ENDORSEMENT) with SHA-256.
 const EK_POLICY_SHA256: &str = "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa";
-
-/// Starts a server and runs `tpm2_startup -c`.
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Runs a tpm2-tools program that computes in software (`-T none`).
-fn offline(tool: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new(tool);
-    cmd.arg("-T")
-        .arg("none")
-        .args(args)
-        .env_remove("TPM2TOOLS_TCTI")
-        .env_remove("TCTI");
-    let r = run_command(cmd, TOOL_TIMEOUT);
-    assert!(r.success(), "expected success: {r}");
-    r.stdout
-}
-
-/// Runs a program that must succeed (openssl).
-fn sh(program: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    let r = run_command(cmd, TOOL_TIMEOUT);
-    assert!(r.success(), "expected success: {r}");
-    r.stdout
-}
-
-/// Flushes every loaded transient object (tpm2-tools talks to the TPM
-/// without a resource manager here, so what each tool loads stays).
-fn flush(server: &Server) {
-    server.ok("tpm2_flushcontext", ["-t"]);
-}
 
 /// The Name of the public area in a TPM2B_PUBLIC file with nameAlg
 /// SHA-256: 0x000B || SHA-256(TPMT_PUBLIC).
@@ -111,17 +71,6 @@ fn readpublic_hex(out: &str, key: &str) -> Vec<u8> {
         .find_map(|l| l.strip_prefix(&format!("{key}:")))
         .unwrap_or_else(|| panic!("no {key} in:\n{out}"));
     unhex(v.trim())
-}
-
-/// Asserts that a tool failed with TPM response code `rc` (tss prints it
-/// as `ErrorCode (0x%08x)`).
-fn assert_rc(r: &vtpm_tests::Run, rc: u32) {
-    assert!(!r.success(), "expected failure: {r}");
-    let want = format!("0x{rc:08x}");
-    assert!(
-        r.stderr.to_lowercase().contains(&want),
-        "expected TPM response code {want}: {r}"
-    );
 }
 
 /// policyDigest after PolicyCommandCode(Duplicate) from a fresh session:
@@ -209,6 +158,65 @@ fn primary(server: &Server, dir: &TempDir, name: &str, alg: &str) -> std::path::
     ctx
 }
 
+/// `tpm2_import` arguments: `input` (a PEM, a key or a duplication blob
+/// with its `seed`) imported under `parent` into `public` / `private`.
+fn import_args<'a>(
+    parent: &'a Path,
+    alg: &'a str,
+    input: &'a Path,
+    seed: Option<&'a Path>,
+    public: &'a Path,
+    private: &'a Path,
+) -> Vec<&'a str> {
+    let mut args = vec!["-C", p(parent), "-G", alg, "-i", p(input)];
+    if let Some(seed) = seed {
+        args.extend(["-s", p(seed)]);
+    }
+    args.extend(["-u", p(public), "-r", p(private)]);
+    args
+}
+
+/// `tpm2_duplicate -T none`: a duplication blob of the OpenSSL RSA key
+/// `pem` for the parent whose public area is `parent_pub`, made in
+/// software.
+fn soft_duplicate(parent_pub: &Path, pem: &Path, public: &Path, dpriv: &Path, seed: &Path) {
+    offline(
+        "tpm2_duplicate",
+        &[
+            "-U",
+            p(parent_pub),
+            "-G",
+            "rsa",
+            "-k",
+            p(pem),
+            "-u",
+            p(public),
+            "-r",
+            p(dpriv),
+            "-s",
+            p(seed),
+        ],
+    );
+}
+
+/// `tpm2_import` (see [`import_args`]) and `tpm2_load` of the result into
+/// `ctx`, flushing after each; returns tpm2_load's output.
+fn import_and_load(
+    server: &Server,
+    parent: &Path,
+    (alg, input, seed): (&str, &Path, Option<&Path>),
+    (public, private, ctx): (&Path, &Path, &Path),
+) -> String {
+    server.ok(
+        "tpm2_import",
+        import_args(parent, alg, input, seed, public, private),
+    );
+    flush(server);
+    let out = load(server, parent, public, private, ctx);
+    flush(server);
+    out
+}
+
 /// Signs a message with an imported key on the TPM and verifies the
 /// signature with OpenSSL against the key OpenSSL generated: the imported
 /// private part is the right one.
@@ -233,23 +241,11 @@ fn sign_with_imported_key(server: &Server, dir: &TempDir, ctx: &Path, pem: &Path
     );
     flush(server);
     let pubpem = dir.join(&format!("{scheme}.pub.pem"));
-    sh(
+    run_ok(
         "openssl",
         &["pkey", "-in", p(pem), "-pubout", "-out", p(&pubpem)],
     );
-    let out = sh(
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            p(&pubpem),
-            "-signature",
-            p(&sig),
-            p(&msg),
-        ],
-    );
-    assert!(out.contains("Verified OK"), "{out}");
+    openssl_verify(&pubpem, &sig, &msg);
 }
 
 fn import_openssl_keys(protocol: Protocol) {
@@ -261,41 +257,12 @@ fn import_openssl_keys(protocol: Protocol) {
     // software; TPM2_Import rewraps it, TPM2_Load checks the prime against
     // the modulus.
     let pem = dir.join("k.pem");
-    sh("openssl", &["genrsa", "-out", p(&pem), "2048"]);
+    run_ok("openssl", &["genrsa", "-out", p(&pem), "2048"]);
     let (pubf, privf, ctx) = (dir.join("k.pub"), dir.join("k.priv"), dir.join("k.ctx"));
-    server.ok(
-        "tpm2_import",
-        [
-            "-C",
-            p(&parent),
-            "-G",
-            "rsa",
-            "-i",
-            p(&pem),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
-    );
-    flush(&server);
-    let out = server.ok(
-        "tpm2_load",
-        [
-            "-C",
-            p(&parent),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-            "-c",
-            p(&ctx),
-        ],
-    );
-    flush(&server);
+    let out = import_and_load(&server, &parent, ("rsa", &pem, None), (&pubf, &privf, &ctx));
     assert_eq!(printed_name(&out), name_of_public_file(&pubf));
     let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
-    let modulus = sh("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
+    let modulus = run_ok("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
     let modulus = unhex(modulus.trim().strip_prefix("Modulus=").unwrap());
     assert_eq!(hex(&readpublic_hex(&rp, "rsa")), hex(&modulus));
     flush(&server);
@@ -303,20 +270,9 @@ fn import_openssl_keys(protocol: Protocol) {
 
     // ECC P-256.
     let pem = dir.join("e.pem");
-    sh(
-        "openssl",
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            p(&pem),
-        ],
-    );
+    openssl_p256_key(&pem);
     let der = dir.join("e.der");
-    sh(
+    run_ok(
         "openssl",
         &[
             "ec",
@@ -333,36 +289,7 @@ fn import_openssl_keys(protocol: Protocol) {
     let point = &spki[spki.len() - 65..];
     assert_eq!(point[0], 0x04, "uncompressed point at the end of the SPKI");
     let (pubf, privf, ctx) = (dir.join("e.pub"), dir.join("e.priv"), dir.join("e.ctx"));
-    server.ok(
-        "tpm2_import",
-        [
-            "-C",
-            p(&parent),
-            "-G",
-            "ecc",
-            "-i",
-            p(&pem),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
-    );
-    flush(&server);
-    server.ok(
-        "tpm2_load",
-        [
-            "-C",
-            p(&parent),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-            "-c",
-            p(&ctx),
-        ],
-    );
-    flush(&server);
+    import_and_load(&server, &parent, ("ecc", &pem, None), (&pubf, &privf, &ctx));
     let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
     assert_eq!(hex(&readpublic_hex(&rp, "x")), hex(&point[1..33]));
     assert_eq!(hex(&readpublic_hex(&rp, "y")), hex(&point[33..]));
@@ -372,36 +299,12 @@ fn import_openssl_keys(protocol: Protocol) {
     // An HMAC key: TPM2_Load checks unique = H(seedValue || key).
     let key = dir.write("hmac.key", &[0x5Au8; 32]);
     let (pubf, privf, ctx) = (dir.join("h.pub"), dir.join("h.priv"), dir.join("h.ctx"));
-    server.ok(
-        "tpm2_import",
-        [
-            "-C",
-            p(&parent),
-            "-G",
-            "hmac",
-            "-i",
-            p(&key),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-        ],
+    let out = import_and_load(
+        &server,
+        &parent,
+        ("hmac", &key, None),
+        (&pubf, &privf, &ctx),
     );
-    flush(&server);
-    let out = server.ok(
-        "tpm2_load",
-        [
-            "-C",
-            p(&parent),
-            "-u",
-            p(&pubf),
-            "-r",
-            p(&privf),
-            "-c",
-            p(&ctx),
-        ],
-    );
-    flush(&server);
     assert_eq!(printed_name(&out), name_of_public_file(&pubf));
 }
 
@@ -417,65 +320,23 @@ fn import_software_duplicate_and_corruption(protocol: Protocol) {
         server.ok("tpm2_readpublic", ["-c", p(&parent), "-o", p(&parent_pub)]);
         flush(&server);
         let pem = dir.join("k.pem");
-        sh("openssl", &["genrsa", "-out", p(&pem), "2048"]);
+        run_ok("openssl", &["genrsa", "-out", p(&pem), "2048"]);
         let (pubf, dpriv, seed) = (
             dir.join("kd.pub"),
             dir.join("kd.dpriv"),
             dir.join("kd.seed"),
         );
-        offline(
-            "tpm2_duplicate",
-            &[
-                "-U",
-                p(&parent_pub),
-                "-G",
-                "rsa",
-                "-k",
-                p(&pem),
-                "-u",
-                p(&pubf),
-                "-r",
-                p(&dpriv),
-                "-s",
-                p(&seed),
-            ],
-        );
+        soft_duplicate(&parent_pub, &pem, &pubf, &dpriv, &seed);
         let (privf, ctx) = (dir.join("kd.priv"), dir.join("kd.ctx"));
-        server.ok(
-            "tpm2_import",
-            [
-                "-C",
-                p(&parent),
-                "-G",
-                "rsa",
-                "-i",
-                p(&dpriv),
-                "-s",
-                p(&seed),
-                "-u",
-                p(&pubf),
-                "-r",
-                p(&privf),
-            ],
+        let out = import_and_load(
+            &server,
+            &parent,
+            ("rsa", &dpriv, Some(&seed)),
+            (&pubf, &privf, &ctx),
         );
-        flush(&server);
-        let out = server.ok(
-            "tpm2_load",
-            [
-                "-C",
-                p(&parent),
-                "-u",
-                p(&pubf),
-                "-r",
-                p(&privf),
-                "-c",
-                p(&ctx),
-            ],
-        );
-        flush(&server);
         assert_eq!(printed_name(&out), name_of_public_file(&pubf), "[{alg}]");
         let rp = server.ok("tpm2_readpublic", ["-c", p(&ctx)]);
-        let modulus = sh("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
+        let modulus = run_ok("openssl", &["rsa", "-in", p(&pem), "-noout", "-modulus"]);
         let modulus = unhex(modulus.trim().strip_prefix("Modulus=").unwrap());
         assert_eq!(hex(&readpublic_hex(&rp, "rsa")), hex(&modulus), "[{alg}]");
 
@@ -488,59 +349,37 @@ fn import_software_duplicate_and_corruption(protocol: Protocol) {
             let bad_path = dir.write("bad.dpriv", &bad);
             let r = server.run(
                 "tpm2_import",
-                [
-                    "-C",
-                    p(&parent),
-                    "-G",
+                import_args(
+                    &parent,
                     "rsa",
-                    "-i",
-                    p(&bad_path),
-                    "-s",
-                    p(&seed),
-                    "-u",
-                    p(&pubf),
-                    "-r",
-                    p(&dir.join("bad.priv")),
-                ],
+                    &bad_path,
+                    Some(&seed),
+                    &pubf,
+                    &dir.join("bad.priv"),
+                ),
             );
             flush(&server);
             assert_rc(&r, 0x3DF);
         }
         // A seed for another key: the HMAC key differs, TPM_RC_INTEGRITY.
         let other_seed = dir.join("other.seed");
-        offline(
-            "tpm2_duplicate",
-            &[
-                "-U",
-                p(&parent_pub),
-                "-G",
-                "rsa",
-                "-k",
-                p(&pem),
-                "-u",
-                p(&dir.join("other.pub")),
-                "-r",
-                p(&dir.join("other.dpriv")),
-                "-s",
-                p(&other_seed),
-            ],
+        soft_duplicate(
+            &parent_pub,
+            &pem,
+            &dir.join("other.pub"),
+            &dir.join("other.dpriv"),
+            &other_seed,
         );
         let r = server.run(
             "tpm2_import",
-            [
-                "-C",
-                p(&parent),
-                "-G",
+            import_args(
+                &parent,
                 "rsa",
-                "-i",
-                p(&dpriv),
-                "-s",
-                p(&other_seed),
-                "-u",
-                p(&pubf),
-                "-r",
-                p(&dir.join("bad.priv")),
-            ],
+                &dpriv,
+                Some(&other_seed),
+                &pubf,
+                &dir.join("bad.priv"),
+            ),
         );
         flush(&server);
         assert_rc(&r, 0x3DF);
@@ -602,19 +441,7 @@ fn duplicate_between_two_tpms(protocol: Protocol) {
         ],
     );
     flush(&a);
-    let out = a.ok(
-        "tpm2_load",
-        [
-            "-C",
-            p(&srk_a),
-            "-r",
-            p(&f("key.prv")),
-            "-u",
-            p(&f("key.pub")),
-            "-c",
-            p(&f("key.ctx")),
-        ],
-    );
+    let out = load(&a, &srk_a, &f("key.pub"), &f("key.prv"), &f("key.ctx"));
     flush(&a);
     let key_name = printed_name(&out);
     assert_eq!(key_name, name_of_public_file(&f("key.pub")));
@@ -623,19 +450,7 @@ fn duplicate_between_two_tpms(protocol: Protocol) {
         ["-C", "o", "-u", p(&f("np.pub")), "-c", p(&f("np-a.ctx"))],
     );
     flush(&a);
-    b.ok(
-        "tpm2_load",
-        [
-            "-C",
-            p(&srk_b),
-            "-u",
-            p(&f("np.pub")),
-            "-r",
-            p(&f("np.prv")),
-            "-c",
-            p(&f("np-b.ctx")),
-        ],
-    );
+    load(&b, &srk_b, &f("np.pub"), &f("np.prv"), &f("np-b.ctx"));
     flush(&b);
 
     // DUP role: a password / HMAC authorization is refused
@@ -728,19 +543,7 @@ fn duplicate_between_two_tpms(protocol: Protocol) {
         }
         b.ok("tpm2_import", &args);
         flush(&b);
-        let out = b.ok(
-            "tpm2_load",
-            [
-                "-C",
-                p(&f("np-b.ctx")),
-                "-u",
-                p(&f("key.pub")),
-                "-r",
-                p(&privf),
-                "-c",
-                p(&f("key-b.ctx")),
-            ],
-        );
+        let out = load(&b, &f("np-b.ctx"), &f("key.pub"), &privf, &f("key-b.ctx"));
         flush(&b);
         assert_eq!(printed_name(&out), key_name, "[{wrap} {key_opt:?}]");
 
@@ -796,27 +599,22 @@ fn credential_flow(protocol: Protocol, alg: &str, ak_scheme: &str) {
     assert_eq!(std::fs::read(f("ak.name")).unwrap(), ak_name);
     let secret = dir.write("secret.bin", b"vtpm credential 0123456789abcdef");
 
+    // TPM2_ActivateCredential of `cred` into `out`, the EK authorized by
+    // `ek_auth`; flushes.
+    let activate_with = |cred: &Path, out: &Path, ek_auth: &[&str]| -> vtpm_tests::Run {
+        let (ak, ek) = (f("ak.ctx"), f("ek.ctx"));
+        let mut args = vec!["-c", p(&ak), "-C", p(&ek), "-i", p(cred), "-o", p(out)];
+        args.extend(ek_auth);
+        let r = server.run("tpm2_activatecredential", args);
+        flush(&server);
+        r
+    };
     let activate = |cred: &Path, out: &Path| -> vtpm_tests::Run {
         let s = f("session.ctx");
         server.ok("tpm2_startauthsession", ["--policy-session", "-S", p(&s)]);
         server.ok("tpm2_policysecret", ["-S", p(&s), "-c", "e"]);
-        let r = server.run(
-            "tpm2_activatecredential",
-            [
-                "-c",
-                p(&f("ak.ctx")),
-                "-C",
-                p(&f("ek.ctx")),
-                "-i",
-                p(cred),
-                "-o",
-                p(out),
-                "-P",
-                &format!("session:{}", p(&s)),
-            ],
-        );
+        let r = activate_with(cred, out, &["-P", &format!("session:{}", p(&s))]);
         server.ok("tpm2_flushcontext", [p(&s)]);
-        flush(&server);
         r
     };
 
@@ -824,16 +622,7 @@ fn credential_flow(protocol: Protocol, alg: &str, ak_scheme: &str) {
     let cred = f("cred.out");
     offline(
         "tpm2_makecredential",
-        &[
-            "-e",
-            p(&f("ek.pub")),
-            "-s",
-            p(&secret),
-            "-n",
-            &hex(&ak_name),
-            "-o",
-            p(&cred),
-        ],
+        &makecredential_args(&f("ek.pub"), &secret, &hex(&ak_name), &cred),
     );
     let out = f("act.out");
     let r = activate(&cred, &out);
@@ -848,16 +637,7 @@ fn credential_flow(protocol: Protocol, alg: &str, ak_scheme: &str) {
     let cred2 = f("cred2.out");
     server.ok(
         "tpm2_makecredential",
-        [
-            "-e",
-            p(&f("ek.pub")),
-            "-s",
-            p(&secret),
-            "-n",
-            &hex(&ak_name),
-            "-o",
-            p(&cred2),
-        ],
+        makecredential_args(&f("ek.pub"), &secret, &hex(&ak_name), &cred2),
     );
     flush(&server);
     let out2 = f("act2.out");
@@ -876,36 +656,25 @@ fn credential_flow(protocol: Protocol, alg: &str, ak_scheme: &str) {
     let cred3 = f("cred3.out");
     offline(
         "tpm2_makecredential",
-        &[
-            "-e",
-            p(&f("ek.pub")),
-            "-s",
-            p(&secret),
-            "-n",
-            &hex(&other),
-            "-o",
-            p(&cred3),
-        ],
+        &makecredential_args(&f("ek.pub"), &secret, &hex(&other), &cred3),
     );
     let r = activate(&cred3, &f("act3.out"));
     assert_rc(&r, 0x1DF);
 
     // Without the EK's policy (a password for its USER role): refused.
-    let r = server.run(
-        "tpm2_activatecredential",
-        [
-            "-c",
-            p(&f("ak.ctx")),
-            "-C",
-            p(&f("ek.ctx")),
-            "-i",
-            p(&cred),
-            "-o",
-            p(&f("act4.out")),
-        ],
-    );
-    flush(&server);
+    let r = activate_with(&cred, &f("act4.out"), &[]);
     assert_rc(&r, 0x12F);
+}
+
+/// `tpm2_makecredential` arguments: `secret` for the key Named `name`
+/// (hex) under the EK whose public area is `ek_pub`, into `out`.
+fn makecredential_args<'a>(
+    ek_pub: &'a Path,
+    secret: &'a Path,
+    name: &'a str,
+    out: &'a Path,
+) -> [&'a str; 8] {
+    ["-e", p(ek_pub), "-s", p(secret), "-n", name, "-o", p(out)]
 }
 
 fn credential_with_rsa_ek(protocol: Protocol) {

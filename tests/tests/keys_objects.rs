@@ -4,16 +4,14 @@
 //! what Part 1 defines (checked by hashing the public area the tool
 //! wrote), persistent objects survive the backend (SIGKILL included), and
 //! saved contexts load back until they are tampered with.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::time::Duration;
-use vtpm_tests::{Hash, Protocol, ServeOptions, Server, StateDir, hex, yaml_value};
+use vtpm_tests::{
+    Hash, Protocol, ServeOptions, Server, StateDir, hex, load_args, ok_flush, yaml_value,
+};
 
 use vtpm_tests::both;
 
@@ -30,18 +28,6 @@ fn serve(protocol: Protocol, state: &StateDir) -> Server {
     let server = ServeOptions::new(protocol).args(state.args()).start();
     server.startup_clear();
     server
-}
-
-/// Runs a tool, then flushes the transient objects it left loaded (there
-/// is no resource manager between tpm2-tools and a simulator).
-fn ok_flush<I, S>(server: &Server, tool: &str, args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
 }
 
 fn p(path: &Path) -> String {
@@ -211,16 +197,12 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
     ok_flush(&server, "tpm2_createprimary", ["-C", "e", "-c", &other]);
     let r = server.fails(
         "tpm2_load",
-        [
-            "-C",
-            &other,
-            "-u",
-            &p(&dir.join("rsa2048.pub")),
-            "-r",
-            &p(&dir.join("rsa2048.priv")),
-            "-c",
-            &p(&dir.join("x.ctx")),
-        ],
+        load_args(
+            Path::new(&other),
+            &dir.join("rsa2048.pub"),
+            &dir.join("rsa2048.priv"),
+            &dir.join("x.ctx"),
+        ),
     );
     assert!(
         r.stderr.contains("0x19f") || r.stderr.to_lowercase().contains("integrity"),
@@ -233,16 +215,12 @@ fn ordinary_objects_create_and_load(protocol: Protocol) {
     std::fs::write(dir.join("bad.priv"), &priv_bytes).unwrap();
     server.fails(
         "tpm2_load",
-        [
-            "-C",
-            &prim,
-            "-u",
-            &p(&dir.join("ecc256.pub")),
-            "-r",
-            &p(&dir.join("bad.priv")),
-            "-c",
-            &p(&dir.join("y.ctx")),
-        ],
+        load_args(
+            Path::new(&prim),
+            &dir.join("ecc256.pub"),
+            &dir.join("bad.priv"),
+            &dir.join("y.ctx"),
+        ),
     );
 }
 

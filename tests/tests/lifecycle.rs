@@ -6,17 +6,14 @@
 //! `tpm2_getcap`, `tpm2_readpublic`) read the created state through
 //! `vtpm serve`; Python's hmac module recomputes the state key id
 //! (HKDF-Expand, docs/state-file.md) and parses `inspect --json`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use vtpm_tests::path_str as p;
 use vtpm_tests::{
     Protocol, Run, ServeOptions, Server, TempDir, require_tpm2_tools, run_command, vtpm_bin,
 };
@@ -45,6 +42,28 @@ fn tool_ok<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(prog: &str, arg
     let r = tool(prog, args);
     assert!(r.success(), "expected success: {r}");
     r.stdout
+}
+
+/// `cmd… --state <state> --key-file <key> rest…` (clap takes the options
+/// in any order).
+fn on_state(cmd: &[&str], state: &str, key: &str, rest: &[&str]) -> Vec<String> {
+    let mut args: Vec<&str> = cmd.to_vec();
+    args.extend(["--state", state, "--key-file", key]);
+    args.extend(rest);
+    args.into_iter().map(str::to_string).collect()
+}
+
+/// `clone --from <from> --key-file <key> rest…`.
+fn clone_args(from: &str, key: &str, rest: &[&str]) -> Vec<String> {
+    let mut args = vec!["clone", "--from", from, "--key-file", key];
+    args.extend(rest);
+    args.into_iter().map(str::to_string).collect()
+}
+
+/// `tpm2_createek -G rsa` arguments: the EK's public key as PEM in `pem`,
+/// its context in `ctx`.
+fn createek_rsa_args<'a>(pem: &'a str, ctx: &'a str) -> [&'a str; 8] {
+    ["-G", "rsa", "-u", pem, "-f", "pem", "-c", ctx]
 }
 
 /// One-line error on stderr, failure status, nothing on stdout.
@@ -88,19 +107,17 @@ impl Setup {
     fn p(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
+    /// `openssl verify` of the certificate `pem` against the CA.
+    fn verify_cert(&self, pem: &str) {
+        let ca_pem = self.ca().join("ca.pem");
+        tool_ok("openssl", ["verify", "-CAfile", p(&ca_pem), pem]);
+    }
     fn ca_init(&self) {
         vtpm_ok(["ca", "init", "--dir", &self.ca().display().to_string()]);
     }
     fn create(&self, extra: &[&str]) -> String {
-        let mut args = vec![
-            "create".to_string(),
-            "--state".into(),
-            self.state().display().to_string(),
-            "--key-file".into(),
-            self.key().display().to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        vtpm_ok(args)
+        let (state, key) = (self.state(), self.key());
+        vtpm_ok(on_state(&["create"], p(&state), p(&key), extra))
     }
     fn serve(&self) -> Server {
         let server = ServeOptions::new(Protocol::Swtpm)
@@ -114,6 +131,13 @@ impl Setup {
         server.startup_clear();
         server
     }
+}
+
+/// The public key of persistent object `handle` as PEM
+/// (`tpm2_readpublic -f pem` into `out`).
+fn persistent_pem(server: &Server, handle: &str, out: &str) -> String {
+    server.ok("tpm2_readpublic", ["-c", handle, "-f", "pem", "-o", out]);
+    std::fs::read_to_string(out).unwrap()
 }
 
 /// `openssl x509 -text` of a PEM file.
@@ -300,13 +324,8 @@ fn create_issues_ek_certificates_openssl_and_tpm2_tools_agree() {
         server.ok("tpm2_flushcontext", ["-t"]);
     }
     // The persistent EK is the same key.
-    let p = s.p("persistent-ek.pem");
-    server.ok(
-        "tpm2_readpublic",
-        ["-c", "0x81010001", "-f", "pem", "-o", &p],
-    );
     assert_eq!(
-        std::fs::read_to_string(&p).unwrap(),
+        persistent_pem(&server, "0x81010001", &s.p("persistent-ek.pem")),
         cert_pubkey(&s.p("ek-rsa.pem"))
     );
     let handles = server.ok("tpm2_getcap", ["handles-persistent"]);
@@ -411,38 +430,28 @@ fn create_ecc_p384_high_range_ek() {
         "the certificate's key is not the H-3 EK"
     );
     server.ok("tpm2_flushcontext", ["-t"]);
-    let p = s.p("persistent-p384.pem");
-    server.ok(
-        "tpm2_readpublic",
-        ["-c", "0x81010016", "-f", "pem", "-o", &p],
+    assert_eq!(
+        persistent_pem(&server, "0x81010016", &s.p("persistent-p384.pem")),
+        cert_pubkey(&pem)
     );
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), cert_pubkey(&pem));
     drop(server);
     // inspect: the P-384 EK with its certificate; export gives its key.
-    let report = vtpm_ok([
-        "inspect",
-        "--state",
+    let report = vtpm_ok(on_state(
+        &["inspect"],
         &s.state().display().to_string(),
-        "--key-file",
         &s.key().display().to_string(),
-    ]);
+        &[],
+    ));
     let section = report.split("ek ecc-p384:").nth(1).unwrap();
     assert!(section.contains("certificate: NV 0x01c00016"), "{report}");
     assert!(section.contains("key-matches-ek: true"), "{report}");
     let exported = s.p("exported-p384.pem");
-    vtpm_ok([
-        "cert",
-        "export",
-        "--state",
+    vtpm_ok(on_state(
+        &["cert", "export"],
         &s.state().display().to_string(),
-        "--key-file",
         &s.key().display().to_string(),
-        "--ek",
-        "ecc-p384",
-        "--pubkey",
-        "--out",
-        &exported,
-    ]);
+        &["--ek", "ecc-p384", "--pubkey", "--out", &exported],
+    ));
     assert_eq!(
         std::fs::read_to_string(&exported).unwrap(),
         cert_pubkey(&pem)
@@ -494,14 +503,7 @@ fn inspect_reports_what_tpm2_tools_and_openssl_see() {
     let key_s = s.key().display().to_string();
     let before = std::fs::read(s.state()).unwrap();
     let text = vtpm_ok(["inspect", "--state", &state_s, "--key-file", &key_s]);
-    let json = vtpm_ok([
-        "inspect",
-        "--state",
-        &state_s,
-        "--key-file",
-        &key_s,
-        "--json",
-    ]);
+    let json = vtpm_ok(on_state(&["inspect"], &state_s, &key_s, &["--json"]));
     assert_eq!(
         before,
         std::fs::read(s.state()).unwrap(),
@@ -659,18 +661,16 @@ fn inspect_reports_what_tpm2_tools_and_openssl_see() {
             .to_string()
     };
     let hexnum = |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).unwrap();
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['counter']"),
-        hexnum(&prop("TPM2_PT_LOCKOUT_COUNTER")).to_string()
-    );
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['max_auth_fail']"),
-        hexnum(&prop("TPM2_PT_MAX_AUTH_FAIL")).to_string()
-    );
-    assert_eq!(
-        json_field(&json_path, "d['lockout']['recovery']"),
-        hexnum(&prop("TPM2_PT_LOCKOUT_RECOVERY")).to_string()
-    );
+    for (field, property) in [
+        ("counter", "TPM2_PT_LOCKOUT_COUNTER"),
+        ("max_auth_fail", "TPM2_PT_MAX_AUTH_FAIL"),
+        ("recovery", "TPM2_PT_LOCKOUT_RECOVERY"),
+    ] {
+        assert_eq!(
+            json_field(&json_path, &format!("d['lockout']['{field}']")),
+            hexnum(&prop(property)).to_string()
+        );
+    }
     assert_eq!(field("in-lockout"), "false");
 }
 
@@ -707,28 +707,24 @@ fn bad_inputs_give_one_error_line_and_change_nothing() {
     let tpm_dir = s.dir.join("tpm");
 
     // Missing CA directory: no state appears.
-    let r = vtpm([
-        "create",
-        "--state",
+    let r = vtpm(on_state(
+        &["create"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ca",
-        &s.p("no-such-ca"),
-    ]);
+        &["--ca", &s.p("no-such-ca")],
+    ));
     assert_one_line_error(&r, "does not exist");
     assert!(listing(&tpm_dir).is_empty(), "{:?}", listing(&tpm_dir));
 
     // A key others can read: refused, no state.
     let loose = s.dir.write("loose.key", &[7u8; 32]);
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let r = vtpm([
-        "create",
-        "--state",
+    let r = vtpm(on_state(
+        &["create"],
         &state_s,
-        "--key-file",
         &loose.display().to_string(),
-    ]);
+        &[],
+    ));
     assert!(!r.success(), "{r}");
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert!(listing(&tpm_dir).is_empty(), "{:?}", listing(&tpm_dir));
@@ -745,13 +741,12 @@ fn bad_inputs_give_one_error_line_and_change_nothing() {
     // The wrong key: inspect refuses, the state is unchanged.
     let other = s.dir.write("other.key", &[9u8; 32]);
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let r = vtpm([
-        "inspect",
-        "--state",
+    let r = vtpm(on_state(
+        &["inspect"],
         &state_s,
-        "--key-file",
         &other.display().to_string(),
-    ]);
+        &[],
+    ));
     assert_one_line_error(&r, "another key");
     assert_eq!(before, std::fs::read(s.state()).unwrap());
 
@@ -765,13 +760,12 @@ fn bad_inputs_give_one_error_line_and_change_nothing() {
     let last = damaged.len() - 1;
     damaged[last] ^= 1;
     let dpath = s.dir.write("damaged.state", &damaged);
-    let r = vtpm([
-        "inspect",
-        "--state",
+    let r = vtpm(on_state(
+        &["inspect"],
         &dpath.display().to_string(),
-        "--key-file",
         &key_s,
-    ]);
+        &[],
+    ));
     assert!(!r.success(), "{r}");
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert_eq!(damaged, std::fs::read(&dpath).unwrap());
@@ -787,30 +781,18 @@ fn cert_export_matches_nv_and_verifies() {
     let key_s = s.key().display().to_string();
     let before = std::fs::read(s.state()).unwrap();
     let pem = s.p("exported.pem");
-    vtpm_ok([
-        "cert",
-        "export",
-        "--state",
+    vtpm_ok(on_state(
+        &["cert", "export"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ek",
-        "ecc-p256",
-        "--out",
-        &pem,
-    ]);
-    let der_out = vtpm_ok([
-        "cert",
-        "export",
-        "--state",
+        &["--ek", "ecc-p256", "--out", &pem],
+    ));
+    let der_out = vtpm_ok(on_state(
+        &["cert", "export"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--format",
-        "der",
-        "--out",
-        &s.p("exported-rsa.der"),
-    ]);
+        &["--format", "der", "--out", &s.p("exported-rsa.der")],
+    ));
     assert!(der_out.is_empty());
     assert_eq!(
         before,
@@ -848,14 +830,12 @@ fn cert_export_matches_nv_and_verifies() {
     // No certificate: one error line.
     let s2 = Setup::new("life-export-none");
     s2.create(&["--ek", "rsa2048"]);
-    let r = vtpm([
-        "cert",
-        "export",
-        "--state",
+    let r = vtpm(on_state(
+        &["cert", "export"],
         &s2.state().display().to_string(),
-        "--key-file",
         &s2.key().display().to_string(),
-    ]);
+        &[],
+    ));
     assert_one_line_error(&r, "no rsa2048 EK certificate");
 }
 
@@ -877,15 +857,12 @@ fn rekey_re_encrypts_and_keeps_the_tpm() {
         );
         s.dir.read("srk1.pem")
     };
-    vtpm_ok([
-        "rekey",
-        "--state",
+    vtpm_ok(on_state(
+        &["rekey"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--new-key-file",
-        &new_s,
-    ]);
+        &["--new-key-file", &new_s],
+    ));
     // The header names the new key (Python's HKDF), the old key is refused.
     let bytes = std::fs::read(s.state()).unwrap();
     let id: String = bytes[16..32].iter().map(|b| format!("{b:02x}")).collect();
@@ -903,29 +880,23 @@ fn rekey_re_encrypts_and_keeps_the_tpm() {
     );
     assert_eq!(srk_before, s.dir.read("srk2.pem"));
     // While a server holds the state, rekey is refused and changes nothing.
-    let r = vtpm([
-        "rekey",
-        "--state",
+    let r = vtpm(on_state(
+        &["rekey"],
         &state_s,
-        "--key-file",
         &new_s,
-        "--new-key-file",
-        &key_s,
-    ]);
+        &["--new-key-file", &key_s],
+    ));
     assert!(!r.success(), "{r}");
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     drop(server);
     // A wrong old key changes nothing; nothing is left next to the state.
     let before = std::fs::read(s.state()).unwrap();
-    let r = vtpm([
-        "rekey",
-        "--state",
+    let r = vtpm(on_state(
+        &["rekey"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--new-key-file",
-        &new_s,
-    ]);
+        &["--new-key-file", &new_s],
+    ));
     assert!(!r.success(), "{r}");
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert_eq!(before, std::fs::read(s.state()).unwrap());
@@ -937,14 +908,12 @@ fn rekey_re_encrypts_and_keeps_the_tpm() {
 
 /// `inspect --json` of a state, saved to `name` in the setup directory.
 fn inspect_json(s: &Setup, state: &Path, key: &Path, name: &str) -> String {
-    let json = vtpm_ok([
-        "inspect",
-        "--state",
+    let json = vtpm_ok(on_state(
+        &["inspect"],
         &state.display().to_string(),
-        "--key-file",
         &key.display().to_string(),
-        "--json",
-    ]);
+        &["--json"],
+    ));
     s.dir.write(name, json.as_bytes()).display().to_string()
 }
 
@@ -963,30 +932,28 @@ fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
     let replaced = s.dir.join("replaced/vtpm.state");
     let before = std::fs::read(s.state()).unwrap();
 
-    vtpm_ok([
-        "clone",
-        "--from",
+    vtpm_ok(clone_args(
         &state_s,
-        "--key-file",
         &key_s,
-        "--to",
-        &copy.display().to_string(),
-        "--to-key-file",
-        &new_key.display().to_string(),
-        "--copy",
-    ]);
-    vtpm_ok([
-        "clone",
-        "--from",
+        &[
+            "--to",
+            &copy.display().to_string(),
+            "--to-key-file",
+            &new_key.display().to_string(),
+            "--copy",
+        ],
+    ));
+    vtpm_ok(clone_args(
         &state_s,
-        "--key-file",
         &key_s,
-        "--to",
-        &replaced.display().to_string(),
-        "--replace",
-        "--ca",
-        &ca,
-    ]);
+        &[
+            "--to",
+            &replaced.display().to_string(),
+            "--replace",
+            "--ca",
+            &ca,
+        ],
+    ));
     assert_eq!(
         before,
         std::fs::read(s.state()).unwrap(),
@@ -1033,41 +1000,23 @@ fn clone_copy_is_the_same_tpm_and_replace_a_new_one() {
         .start();
     server.startup_clear();
     read_cert(&server, "0x1c00002", "o", &s.p("r.der"), &s.p("r.pem"));
-    tool_ok(
-        "openssl",
-        [
-            "verify",
-            "-CAfile",
-            &s.ca().join("ca.pem").display().to_string(),
-            &s.p("r.pem"),
-        ],
-    );
+    s.verify_cert(&s.p("r.pem"));
     drop(server);
     // An existing target is never replaced.
     let copy_bytes = std::fs::read(&copy).unwrap();
-    let r = vtpm([
-        "clone",
-        "--from",
+    let r = vtpm(clone_args(
         &state_s,
-        "--key-file",
         &key_s,
-        "--to",
-        &copy.display().to_string(),
-        "--copy",
-    ]);
+        &["--to", &copy.display().to_string(), "--copy"],
+    ));
     assert_one_line_error(&r, "already exists");
     assert_eq!(copy_bytes, std::fs::read(&copy).unwrap());
     // --replace of a state with certificates needs a CA.
-    let r = vtpm([
-        "clone",
-        "--from",
+    let r = vtpm(clone_args(
         &state_s,
-        "--key-file",
         &key_s,
-        "--to",
-        &s.p("x/vtpm.state"),
-        "--replace",
-    ]);
+        &["--to", &s.p("x/vtpm.state"), "--replace"],
+    ));
     assert_one_line_error(&r, "needs --ca");
     assert!(!s.dir.join("x/vtpm.state").exists());
 }
@@ -1088,16 +1037,7 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
         let server = s.serve();
         server.ok(
             "tpm2_createek",
-            [
-                "-G",
-                "rsa",
-                "-u",
-                &s.p("ek1.pem"),
-                "-f",
-                "pem",
-                "-c",
-                &s.p("ek1.ctx"),
-            ],
+            createek_rsa_args(&s.p("ek1.pem"), &s.p("ek1.ctx")),
         );
         server.ok("tpm2_flushcontext", ["-t"]);
         read_cert(&server, "0x1c00002", "o", &s.p("c1.der"), &s.p("c1.pem"));
@@ -1117,15 +1057,12 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
     }
     let on_disk = std::fs::read(s.state()).unwrap();
     let archive = s.p("vm.bak");
-    vtpm_ok([
-        "backup",
-        "--state",
+    vtpm_ok(on_state(
+        &["backup"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--out",
-        &archive,
-    ]);
+        &["--out", &archive],
+    ));
     // The archive holds the state file's bytes as on disk (still
     // encrypted), and names the key id (Python's HKDF of the key).
     let arch = std::fs::read(&archive).unwrap();
@@ -1137,30 +1074,24 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
     let id: String = arch[20..36].iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(id, key_id_python(&s.key()));
     // An existing archive is never replaced.
-    let r = vtpm([
-        "backup",
-        "--state",
+    let r = vtpm(on_state(
+        &["backup"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--out",
-        &archive,
-    ]);
+        &["--out", &archive],
+    ));
     assert_one_line_error(&r, "already exists");
 
     // Wrong key: one line naming the key id needed, nothing written.
     let other = s.dir.write("other.key", &[0x42u8; 32]);
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
     let target = s.dir.join("r1/vtpm.state");
-    let r = vtpm([
-        "restore",
-        "--archive",
-        &archive,
-        "--state",
+    let r = vtpm(on_state(
+        &["restore"],
         &target.display().to_string(),
-        "--key-file",
         &other.display().to_string(),
-    ]);
+        &["--archive", &archive],
+    ));
     assert_one_line_error(&r, &key_id_python(&s.key()));
     assert!(!target.exists());
     // A corrupt archive (one byte of the encrypted state flipped, and a
@@ -1171,56 +1102,38 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
     let bad_p = s.dir.write("bad.bak", &bad);
     let short_p = s.dir.write("short.bak", &arch[..arch.len() - 10]);
     for p in [&bad_p, &short_p] {
-        let r = vtpm([
-            "restore",
-            "--archive",
-            &p.display().to_string(),
-            "--state",
+        let r = vtpm(on_state(
+            &["restore"],
             &target.display().to_string(),
-            "--key-file",
             &key_s,
-        ]);
+            &["--archive", &p.display().to_string()],
+        ));
         assert!(!r.success(), "{r}");
         assert_eq!(r.stderr.lines().count(), 1, "{r}");
         assert!(!target.exists());
     }
     // An existing target is refused.
-    let r = vtpm([
-        "restore",
-        "--archive",
-        &archive,
-        "--state",
+    let r = vtpm(on_state(
+        &["restore"],
         &state_s,
-        "--key-file",
         &key_s,
-    ]);
+        &["--archive", &archive],
+    ));
     assert_one_line_error(&r, "already exists");
 
     // Delete the state, restore it, and serve the restored state.
     std::fs::remove_file(s.state()).unwrap();
-    vtpm_ok([
-        "restore",
-        "--archive",
-        &archive,
-        "--state",
+    vtpm_ok(on_state(
+        &["restore"],
         &state_s,
-        "--key-file",
         &key_s,
-    ]);
+        &["--archive", &archive],
+    ));
     assert_eq!(on_disk, std::fs::read(s.state()).unwrap());
     let server = s.serve();
     server.ok(
         "tpm2_createek",
-        [
-            "-G",
-            "rsa",
-            "-u",
-            &s.p("ek2.pem"),
-            "-f",
-            "pem",
-            "-c",
-            &s.p("ek2.ctx"),
-        ],
+        createek_rsa_args(&s.p("ek2.pem"), &s.p("ek2.ctx")),
     );
     server.ok("tpm2_flushcontext", ["-t"]);
     assert_eq!(s.dir.read("ek1.pem"), s.dir.read("ek2.pem"));
@@ -1252,15 +1165,12 @@ fn backup_restore_keeps_the_tpm_and_refuses_bad_inputs() {
         b"backup secret 0123456789"
     );
     // While the server holds the state, backup is refused.
-    let r = vtpm([
-        "backup",
-        "--state",
+    let r = vtpm(on_state(
+        &["backup"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--out",
-        &s.p("busy.bak"),
-    ]);
+        &["--out", &s.p("busy.bak")],
+    ));
     assert!(!r.success(), "{r}");
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
     assert!(!s.dir.join("busy.bak").exists());
@@ -1276,57 +1186,33 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
     let state_s = s.state().display().to_string();
     let key_s = s.key().display().to_string();
     // The EK public key for the operator's CA.
-    vtpm_ok([
-        "cert",
-        "export",
-        "--state",
+    vtpm_ok(on_state(
+        &["cert", "export"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ek",
-        "rsa2048",
-        "--pubkey",
-        "--out",
-        &s.p("ek.pem"),
-    ]);
+        &["--ek", "rsa2048", "--pubkey", "--out", &s.p("ek.pem")],
+    ));
     // The operator's CA and a throwaway key for the CSR, made by OpenSSL.
-    tool_ok(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s.p("op.key"),
-            "-out",
-            &s.p("op.pem"),
-            "-subj",
-            "/CN=operator EK CA",
-            "-days",
-            "30",
-        ],
+    // `openssl req` with a new P-256 key in `key`: `mode` (-x509 or
+    // -new) into `out`.
+    let req_p256 = |mode: &str, key: &str, out: &str, more: &[&str]| {
+        let mut args = vec!["req", mode, "-newkey", "ec"];
+        args.extend(["-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]);
+        args.extend(["-keyout", key, "-out", out]);
+        args.extend(more);
+        tool_ok("openssl", args);
+    };
+    req_p256(
+        "-x509",
+        &s.p("op.key"),
+        &s.p("op.pem"),
+        &["-subj", "/CN=operator EK CA", "-days", "30"],
     );
-    tool_ok(
-        "openssl",
-        [
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &s.p("dummy.key"),
-            "-out",
-            &s.p("ek.csr"),
-            "-subj",
-            "/CN=ek",
-        ],
+    req_p256(
+        "-new",
+        &s.p("dummy.key"),
+        &s.p("ek.csr"),
+        &["-subj", "/CN=ek"],
     );
     let issue = |out: &str, force: Option<&str>| {
         let mut args = vec![
@@ -1354,46 +1240,26 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
     issue("other.pem", None);
     // A certificate for another key: refused, the state unchanged.
     let before = std::fs::read(s.state()).unwrap();
-    let r = vtpm([
-        "cert",
-        "replace",
-        "--state",
+    let r = vtpm(on_state(
+        &["cert", "replace"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ek",
-        "rsa2048",
-        "--cert",
-        &s.p("other.pem"),
-    ]);
+        &["--ek", "rsa2048", "--cert", &s.p("other.pem")],
+    ));
     assert_one_line_error(&r, "not the rsa2048 EK");
     assert_eq!(before, std::fs::read(s.state()).unwrap());
     {
         let server = s.serve();
         read_cert(&server, "0x1c00002", "o", &s.p("old.der"), &s.p("old.pem"));
-        tool_ok(
-            "openssl",
-            [
-                "verify",
-                "-CAfile",
-                &s.ca().join("ca.pem").display().to_string(),
-                &s.p("old.pem"),
-            ],
-        );
+        s.verify_cert(&s.p("old.pem"));
     }
     // The right certificate is stored (its size differs from the old one).
-    vtpm_ok([
-        "cert",
-        "replace",
-        "--state",
+    vtpm_ok(on_state(
+        &["cert", "replace"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ek",
-        "rsa2048",
-        "--cert",
-        &s.p("good.pem"),
-    ]);
+        &["--ek", "rsa2048", "--cert", &s.p("good.pem")],
+    ));
     assert_eq!(
         listing(&s.dir.join("tpm")),
         vec!["vtpm.state".to_string(), "vtpm.state.lock".to_string()]
@@ -1423,16 +1289,7 @@ fn cert_replace_stores_an_operator_ca_certificate_for_the_ek_only() {
     // The exported public key is tpm2_createek's.
     server.ok(
         "tpm2_createek",
-        [
-            "-G",
-            "rsa",
-            "-u",
-            &s.p("createek.pem"),
-            "-f",
-            "pem",
-            "-c",
-            &s.p("ek.ctx"),
-        ],
+        createek_rsa_args(&s.p("createek.pem"), &s.p("ek.ctx")),
     );
     assert_eq!(s.dir.read("createek.pem"), s.dir.read("ek.pem"));
     // The index keeps the EK profile's attributes.
@@ -1473,51 +1330,25 @@ fn ca_key_encrypted_under_a_key_file() {
     let state_s = s.state().display().to_string();
     let key_s = s.key().display().to_string();
     // Without the key, or with another one: one error line, no state.
-    let r = vtpm([
-        "create",
-        "--state",
-        &state_s,
-        "--key-file",
-        &key_s,
-        "--ca",
-        &ca,
-    ]);
+    let r = vtpm(on_state(&["create"], &state_s, &key_s, &["--ca", &ca]));
     assert_one_line_error(&r, "--ca-key-file");
     assert!(!s.state().exists());
-    let r = vtpm([
-        "create",
-        "--state",
+    let r = vtpm(on_state(
+        &["create"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ca",
-        &ca,
-        "--ca-key-file",
-        &key_s,
-    ]);
+        &["--ca", &ca, "--ca-key-file", &key_s],
+    ));
     assert_one_line_error(&r, "cannot be opened");
     assert!(!s.state().exists());
     // With it: the EK certificate verifies with the CA, per OpenSSL.
-    vtpm_ok([
-        "create",
-        "--state",
+    vtpm_ok(on_state(
+        &["create"],
         &state_s,
-        "--key-file",
         &key_s,
-        "--ca",
-        &ca,
-        "--ca-key-file",
-        &cakey_s,
-    ]);
+        &["--ca", &ca, "--ca-key-file", &cakey_s],
+    ));
     let server = s.serve();
     read_cert(&server, "0x1c00002", "o", &s.p("c.der"), &s.p("c.pem"));
-    tool_ok(
-        "openssl",
-        [
-            "verify",
-            "-CAfile",
-            &s.ca().join("ca.pem").display().to_string(),
-            &s.p("c.pem"),
-        ],
-    );
+    s.verify_cert(&s.p("c.pem"));
 }

@@ -18,20 +18,16 @@
 //! * a counter incremented 1000 times across backend restarts (SIGTERM,
 //!   SIGKILL between commands and SIGKILL mid-stream) holds every answered
 //!   increment.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use vtpm_tests::{
     Protocol, Run, ServeOptions, Server, StateDir, TPM_RH_OWNER, TPM_RH_PLATFORM, TPMA_NV_OWNER_RW,
-    command_with_password_handles, hex, nv_define_space_command, nv_read_command, nv_write_command,
-    split_response, startup_clear_command,
+    assert_rc, command_with_password_handles, hex, nv_define_space_command, nv_read_command,
+    nv_write_command, split_response, startup_clear_command,
 };
 
 use vtpm_tests::both;
@@ -74,22 +70,21 @@ fn serve(protocol: Protocol, state: &StateDir) -> Server {
     ServeOptions::new(protocol).args(state.args()).start()
 }
 
+/// A server on a new state file (`tag`), started with `tpm2_startup -c`;
+/// the state directory lives as long as the returned `StateDir`.
+fn started_on_state(protocol: Protocol, tag: &str) -> (StateDir, Server) {
+    let state = StateDir::new(tag);
+    let server = serve(protocol, &state);
+    server.startup_clear();
+    (state, server)
+}
+
 fn terminate(mut server: Server) {
     let status = server.terminate(EXIT_TIMEOUT);
     assert!(
         status.success(),
         "vtpm serve exited with {status} after SIGTERM\n{}",
         server.log_text()
-    );
-}
-
-/// Asserts that a failed run reported TPM response code `rc` (tpm2-tools
-/// print it as `ErrorCode (0x00000rrr)`).
-fn assert_rc(run: &Run, rc: u32) {
-    let needle = format!("errorcode (0x{rc:08x})");
-    assert!(
-        run.stderr.to_ascii_lowercase().contains(&needle),
-        "expected TPM_RC {rc:#x} ({needle}):\n{run}"
     );
 }
 
@@ -110,6 +105,15 @@ fn define(server: &Server, index: &str, size: usize, attrs: &str, extra: &[&str]
     let mut args = vec![index, "-C", "o", "-s", &size, "-a", attrs];
     args.extend_from_slice(extra);
     server.ok("tpm2_nvdefine", args);
+}
+
+/// `tpm2_nvdefine` of an owner index, which may fail.
+fn try_define(server: &Server, index: &str, size: usize, attrs: &str) -> Run {
+    let size = size.to_string();
+    server.run(
+        "tpm2_nvdefine",
+        [index, "-C", "o", "-s", &size, "-a", attrs],
+    )
 }
 
 /// `tpm2_nvread` of `size` bytes at `offset` with `auth` (`-C` value) and
@@ -215,9 +219,7 @@ fn variable_property(server: &Server, name: &str) -> u64 {
 // ---------------------------------------------------------------------------
 
 fn typed_indices(protocol: Protocol) {
-    let state = StateDir::new("nv-typed");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-typed");
     assert_eq!(variable_property(&server, "TPM2_PT_NV_COUNTERS"), 0);
 
     // Counter: unreadable until the first increment, then counts by one.
@@ -330,9 +332,7 @@ fn typed_indices(protocol: Protocol) {
 // ---------------------------------------------------------------------------
 
 fn define_time_attribute_checks(protocol: Protocol) {
-    let state = StateDir::new("nv-define");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (_state, server) = started_on_state(protocol, "nv-define");
     let h = "0x1500020";
     let refused = |size: &str, attrs: &str, extra: &[&str], rc: u32| {
         let mut args = vec![h, "-C", "o", "-s", size, "-a", attrs];
@@ -437,18 +437,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
     let mut defined = Vec::new();
     let last_run = loop {
         let handle = format!("{:#x}", 0x0150_1000 + defined.len());
-        let run = server.run(
-            "tpm2_nvdefine",
-            [
-                handle.as_str(),
-                "-C",
-                "o",
-                "-s",
-                "2048",
-                "-a",
-                "ownerread|ownerwrite",
-            ],
-        );
+        let run = try_define(&server, &handle, 2048, "ownerread|ownerwrite");
         if !run.success() {
             break run;
         }
@@ -464,18 +453,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
     let mut counters = 0u64;
     let last_run = loop {
         let handle = format!("{:#x}", 0x0150_2000 + counters);
-        let run = server.run(
-            "tpm2_nvdefine",
-            [
-                handle.as_str(),
-                "-C",
-                "o",
-                "-s",
-                "8",
-                "-a",
-                "nt=counter|ownerread|ownerwrite",
-            ],
-        );
+        let run = try_define(&server, &handle, 8, "nt=counter|ownerread|ownerwrite");
         if !run.success() {
             break run;
         }
@@ -509,9 +487,7 @@ fn define_time_attribute_checks(protocol: Protocol) {
 // ---------------------------------------------------------------------------
 
 fn locks_and_startup(protocol: Protocol) {
-    let state = StateDir::new("nv-locks");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-locks");
     let stclear = "0x1500030";
     let define_once = "0x1500031";
     let global = "0x1500032";
@@ -629,9 +605,7 @@ fn pin_data(count: u32, limit: u32) -> Vec<u8> {
 }
 
 fn pin_indices(protocol: Protocol) {
-    let state = StateDir::new("nv-pin");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-pin");
     let fail = "0x1500040";
     let pass = "0x1500041";
     define(
@@ -730,9 +704,7 @@ fn command_code_session(server: &Server, cc: &str, name: &str) -> String {
 }
 
 fn change_auth_and_policy_delete(protocol: Protocol) {
-    let state = StateDir::new("nv-admin");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (_state, server) = started_on_state(protocol, "nv-admin");
 
     // NV_ChangeAuth: a password is refused (ADMIN role of an NV index is a
     // policy); a policy session with the command code changes the auth.
@@ -821,9 +793,7 @@ fn read_counter(conn: &mut vtpm_tests::RawConnection) -> u64 {
 #[test]
 fn counter_survives_restarts_and_sigkill() {
     let protocol = Protocol::Swtpm;
-    let state = StateDir::new("nv-counter-1000");
-    let server = serve(protocol, &state);
-    server.startup_clear();
+    let (state, server) = started_on_state(protocol, "nv-counter-1000");
     define(
         &server,
         &format!("{COUNTER:#x}"),

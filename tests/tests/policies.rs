@@ -6,17 +6,13 @@
 //! their known reset value and the extends the test makes, cpHashes by
 //! tpm2-tools' own computation (`--cphash`), and secrets sealed to the
 //! policies must unseal exactly when the policy is met.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use vtpm_tests::{Protocol, Run, Server, TOOL_TIMEOUT, TempDir, both, hex, run_command};
+use vtpm_tests::path_str as p;
+use vtpm_tests::{Protocol, Run, Server, TempDir, both, hex, load, run_ok, started};
 
 both!(
     policy_pcr,
@@ -75,10 +71,6 @@ fn zero() -> Vec<u8> {
     vec![0; 32]
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 /// A started server and a scratch directory.
 struct Tpm {
     server: Server,
@@ -87,8 +79,7 @@ struct Tpm {
 
 impl Tpm {
     fn new(protocol: Protocol) -> Tpm {
-        let server = Server::start(protocol);
-        server.startup_clear();
+        let server = started(protocol);
         Tpm {
             server,
             dir: TempDir::new("policies"),
@@ -97,6 +88,25 @@ impl Tpm {
 
     fn f(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// `tpm2_nvdefine` of an ordinary owner index of `size` bytes read and
+    /// written with its authValue "nvpass".
+    fn define_nvpass_index(&self, idx: &str, size: &str) {
+        self.ok(
+            "tpm2_nvdefine",
+            &[
+                idx,
+                "-C",
+                "o",
+                "-p",
+                "nvpass",
+                "-a",
+                "authread|authwrite",
+                "-s",
+                size,
+            ],
+        );
     }
 
     fn ok(&self, tool: &str, args: &[&str]) -> String {
@@ -162,19 +172,7 @@ impl Tpm {
         }
         self.ok("tpm2_create", &args);
         self.ok("tpm2_flushcontext", &["-t"]);
-        self.ok(
-            "tpm2_load",
-            &[
-                "-C",
-                p(&prim),
-                "-u",
-                p(&pubf),
-                "-r",
-                p(&privf),
-                "-c",
-                p(&key),
-            ],
-        );
+        load(&self.server, &prim, &pubf, &privf, &key);
         self.ok("tpm2_flushcontext", &["-t"]);
         key
     }
@@ -580,11 +578,21 @@ fn policy_restart(protocol: Protocol) {
     );
 }
 
-fn openssl(args: &[&str]) {
-    let mut cmd = Command::new("openssl");
-    cmd.args(args);
-    let r = run_command(cmd, TOOL_TIMEOUT);
-    assert!(r.success(), "{r}");
+/// `openssl dgst -sha256 -sign`: an RSASSA (PKCS#1 v1.5) signature of
+/// `msg` with the private key in `key_pem`, into `sig`.
+fn openssl_sign(key_pem: &Path, sig: &Path, msg: &Path) {
+    run_ok(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            p(key_pem),
+            "-out",
+            p(sig),
+            p(msg),
+        ],
+    );
 }
 
 /// A signed PCR policy (the systemd-cryptenroll / `tpm2_policyauthorize`
@@ -594,27 +602,8 @@ fn openssl(args: &[&str]) {
 /// PCR policy does, the old one no longer does, nor a forged ticket.
 fn policy_authorize_signed_pcr_policy(protocol: Protocol) {
     let t = Tpm::new(protocol);
-    let (key_pem, pub_pem) = (t.f("signer.pem"), t.f("signer.pub.pem"));
-    openssl(&["genrsa", "-out", p(&key_pem), "2048"]);
-    openssl(&["rsa", "-in", p(&key_pem), "-pubout", "-out", p(&pub_pem)]);
-    let (signer, name_file) = (t.f("signer.ctx"), t.f("signer.name"));
-    t.ok(
-        "tpm2_loadexternal",
-        &[
-            "-G",
-            "rsa",
-            "-C",
-            "o",
-            "-u",
-            p(&pub_pem),
-            "-c",
-            p(&signer),
-            "-n",
-            p(&name_file),
-        ],
-    );
-    t.ok("tpm2_flushcontext", &["-t"]);
-    let name = std::fs::read(&name_file).unwrap();
+    let (key_pem, signer, name) = load_signer(&t, "signer");
+    let name_file = t.f("signer.name");
     assert_eq!(&name[..2], &[0x00, 0x0B]);
     let policy_ref = b"vtpm-ref";
     let ref_hex = hex(policy_ref);
@@ -640,15 +629,7 @@ fn policy_authorize_signed_pcr_policy(protocol: Protocol) {
         msg.extend_from_slice(policy_ref);
         let msg = t.dir.write(&format!("msg-{tag}"), &msg);
         let sig = t.f(&format!("sig-{tag}"));
-        openssl(&[
-            "dgst",
-            "-sha256",
-            "-sign",
-            p(&key_pem),
-            "-out",
-            p(&sig),
-            p(&msg),
-        ]);
+        openssl_sign(&key_pem, &sig, &msg);
         let tk = t.f(&format!("tk-{tag}"));
         t.ok(
             "tpm2_verifysignature",
@@ -710,8 +691,11 @@ fn policy_authorize_signed_pcr_policy(protocol: Protocol) {
 /// context file and Name.
 fn load_signer(t: &Tpm, tag: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     let (key_pem, pub_pem) = (t.f(&format!("{tag}.pem")), t.f(&format!("{tag}.pub.pem")));
-    openssl(&["genrsa", "-out", p(&key_pem), "2048"]);
-    openssl(&["rsa", "-in", p(&key_pem), "-pubout", "-out", p(&pub_pem)]);
+    run_ok("openssl", &["genrsa", "-out", p(&key_pem), "2048"]);
+    run_ok(
+        "openssl",
+        &["rsa", "-in", p(&key_pem), "-pubout", "-out", p(&pub_pem)],
+    );
     let (ctx, name_file) = (t.f(&format!("{tag}.ctx")), t.f(&format!("{tag}.name")));
     t.ok(
         "tpm2_loadexternal",
@@ -745,7 +729,7 @@ fn policy_signed(protocol: Protocol) {
         data.extend_from_slice(policy_ref);
         let msg = t.dir.write(&format!("signed-{tag}"), &data);
         let sig = t.f(&format!("signed-{tag}.sig"));
-        openssl(&["dgst", "-sha256", "-sign", p(pem), "-out", p(&sig), p(&msg)]);
+        openssl_sign(pem, &sig, &msg);
         sig
     };
     let steps = |sig: &Path, expiration: i32| {
@@ -793,15 +777,7 @@ fn policy_ticket(protocol: Protocol) {
     let expiration: i32 = -3600;
     let msg = t.dir.write("signed", &expiration.to_be_bytes());
     let sig = t.f("signed.sig");
-    openssl(&[
-        "dgst",
-        "-sha256",
-        "-sign",
-        p(&key_pem),
-        "-out",
-        p(&sig),
-        p(&msg),
-    ]);
+    openssl_sign(&key_pem, &sig, &msg);
     let signed_policy = extend(&zero(), CC_POLICY_SIGNED, &name);
     let signed_policy = sha256(&[&signed_policy]);
     t.dir.write("signed.policy", &signed_policy);
@@ -1177,20 +1153,7 @@ fn policy_nv(protocol: Protocol) {
     let t = Tpm::new(protocol);
     let index = 0x0150_0030u32;
     let idx = format!("{index:#x}");
-    t.ok(
-        "tpm2_nvdefine",
-        &[
-            &idx,
-            "-C",
-            "o",
-            "-p",
-            "nvpass",
-            "-a",
-            "authread|authwrite",
-            "-s",
-            "2",
-        ],
-    );
+    t.define_nvpass_index(&idx, "2");
     let write = |v: &[u8]| {
         let f = t.dir.write("nvdata", v);
         t.ok("tpm2_nvwrite", &[&idx, "-P", "nvpass", "-i", p(&f)]);
@@ -1222,19 +1185,13 @@ fn policy_nv(protocol: Protocol) {
     t.refuses(&key, &steps, "", "0x126");
     // Unsigned "less than" on the second byte: 0x35 < 0x36.
     let operand2 = t.dir.write("operand2", &[0x36]);
-    let lt = [step(
-        "tpm2_policynv",
-        &[
-            "-i",
-            p(&operand2),
-            &idx,
-            "ult",
-            "--offset",
-            "1",
-            "-P",
-            "nvpass",
-        ],
-    )];
+    let less_than = |auth: &str| {
+        [step(
+            "tpm2_policynv",
+            &["-i", p(&operand2), &idx, "ult", "--offset", "1", "-P", auth],
+        )]
+    };
+    let lt = less_than("nvpass");
     let trial = t.trial(&lt, "nv-lt.policy");
     let args = sha256(&[&[0x36], &1u16.to_be_bytes(), &5u16.to_be_bytes()]);
     let mut name2 = 0x000Bu16.to_be_bytes().to_vec();
@@ -1244,24 +1201,7 @@ fn policy_nv(protocol: Protocol) {
     let key = t.seal("nv-lt.policy", None);
     t.unseals(&key, &lt, "");
     // A wrong index authValue: the read authorization fails.
-    t.refuses(
-        &key,
-        &[step(
-            "tpm2_policynv",
-            &[
-                "-i",
-                p(&operand2),
-                &idx,
-                "ult",
-                "--offset",
-                "1",
-                "-P",
-                "bad",
-            ],
-        )],
-        "",
-        "0x9",
-    );
+    t.refuses(&key, &less_than("bad"), "", "0x9");
 }
 
 /// PolicyAuthorizeNV: the PCR policy in force is the one an NV index
@@ -1271,20 +1211,7 @@ fn policy_authorize_nv(protocol: Protocol) {
     let t = Tpm::new(protocol);
     let index = 0x0150_0040u32;
     let idx = format!("{index:#x}");
-    t.ok(
-        "tpm2_nvdefine",
-        &[
-            &idx,
-            "-C",
-            "o",
-            "-p",
-            "nvpass",
-            "-a",
-            "authread|authwrite",
-            "-s",
-            "34",
-        ],
-    );
+    t.define_nvpass_index(&idx, "34");
     let store = |policy: &[u8]| {
         let mut ha = 0x000Bu16.to_be_bytes().to_vec();
         ha.extend_from_slice(policy);

@@ -2,31 +2,23 @@
 //! absurd sizes, truncated requests, malformed TPM commands, idle
 //! connections. After each abuse, tpm2-tools still works against the same
 //! server.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use vtpm_tests::{MSSIM_SEND_COMMAND, Protocol, Server, connect, split_response};
 
 use vtpm_tests::both;
+use vtpm_tests::xorshift32;
 
 both!(garbage_on_the_command_port, malformed_tpm_commands);
 
 /// Deterministic pseudo-random bytes.
 fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[1]
-        })
+    xorshift32(seed.wrapping_mul(2_654_435_761) | 1)
+        .take(len)
+        .map(|x| x.to_le_bytes()[1])
         .collect()
 }
 

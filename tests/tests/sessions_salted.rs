@@ -3,15 +3,11 @@
 //! OpenSSL), derives the session key, checks every response HMAC and
 //! decrypts encrypted responses, so each passing tool run is an independent
 //! check of the session key, the HMACs and the parameter encryption.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
-use vtpm_tests::{Protocol, Server, both};
+use vtpm_tests::{Protocol, Server, both, ok_flush, started};
 
 both!(
     salted_sessions_with_rsa_and_ecc_keys,
@@ -20,35 +16,30 @@ both!(
     salted_session_needs_a_decryption_key,
 );
 
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
-
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
-}
-
-/// Runs a tool, then flushes the transient objects it left loaded (there
-/// is no resource manager between tpm2-tools and a simulator).
-fn ok_flush(server: &Server, tool: &str, args: &[&str]) -> String {
-    let out = server.ok(tool, args);
-    server.ok("tpm2_flushcontext", ["-t"]);
-    out
 }
 
 /// An RSA and an ECC storage primary under the owner.
 fn primaries(server: &Server) -> (String, String) {
     let rsa = p(&server.dir().join("rsa.ctx"));
     let ecc = p(&server.dir().join("ecc.ctx"));
-    ok_flush(server, "tpm2_createprimary", &["-C", "o", "-c", &rsa, "-Q"]);
+    ok_flush(server, "tpm2_createprimary", ["-C", "o", "-c", &rsa, "-Q"]);
     ok_flush(
         server,
         "tpm2_createprimary",
-        &["-C", "o", "-G", "ecc", "-c", &ecc, "-Q"],
+        ["-C", "o", "-G", "ecc", "-c", &ecc, "-Q"],
     );
     (rsa, ecc)
+}
+
+/// `tpm2_startauthsession --hmac-session` salted with `salt_key` (and
+/// `more` options) into the session file `s`; flushes.
+fn start_salted(server: &Server, salt_key: &str, more: &[&str], s: &str) {
+    let mut args = vec!["--hmac-session", "--tpmkey-context", salt_key];
+    args.extend(more);
+    args.extend(["-S", s]);
+    ok_flush(server, "tpm2_startauthsession", args);
 }
 
 fn is_hex(s: &str, bytes: usize) -> bool {
@@ -64,7 +55,7 @@ fn salted_sessions_with_rsa_and_ecc_keys(protocol: Protocol) {
         ok_flush(
             &server,
             "tpm2_startauthsession",
-            &["--hmac-session", "-c", key, "-S", &s],
+            ["--hmac-session", "-c", key, "-S", &s],
         );
         let config = server.ok("tpm2_sessionconfig", [&s]);
         assert!(config.contains("encrypt"), "{config}");
@@ -75,19 +66,7 @@ fn salted_sessions_with_rsa_and_ecc_keys(protocol: Protocol) {
         server.ok("tpm2_flushcontext", [&s]);
 
         // Salted only, with AES-128-CFB response encryption.
-        ok_flush(
-            &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "-G",
-                "aes",
-                "-S",
-                &s,
-            ],
-        );
+        start_salted(&server, key, &["-G", "aes"], &s);
         server.ok(
             "tpm2_sessionconfig",
             ["--enable-encrypt", "--enable-continuesession", &s],
@@ -111,20 +90,11 @@ fn salted_session_authorizes_nv_with_encryption(protocol: Protocol) {
     for (i, key) in [&rsa, &ecc].into_iter().enumerate() {
         let index = format!("0x{:x}", 0x0150_0010 + i);
         // Salted and bound to the owner (with its authValue).
-        ok_flush(
+        start_salted(
             &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "--bind-context",
-                "o",
-                "--bind-auth",
-                "ownerpw",
-                "-S",
-                &s,
-            ],
+            key,
+            &["--bind-context", "o", "--bind-auth", "ownerpw"],
+            &s,
         );
         server.ok(
             "tpm2_sessionconfig",
@@ -164,20 +134,11 @@ fn salted_session_authorizes_nv_with_encryption(protocol: Protocol) {
         // authorization then fails (TPM_RC_BAD_AUTH: the owner is exempt
         // from dictionary-attack protection).
         server.ok("tpm2_flushcontext", [&s]);
-        ok_flush(
+        start_salted(
             &server,
-            "tpm2_startauthsession",
-            &[
-                "--hmac-session",
-                "--tpmkey-context",
-                key,
-                "--bind-context",
-                "o",
-                "--bind-auth",
-                "wrong",
-                "-S",
-                &s,
-            ],
+            key,
+            &["--bind-context", "o", "--bind-auth", "wrong"],
+            &s,
         );
         let r = server.fails("tpm2_nvread", [&index, "-C", "o", "-s", "33", "-P", &auth]);
         assert!(r.stderr.contains("0x9A2"), "{r}");
@@ -200,12 +161,12 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_startauthsession",
-        &["--hmac-session", "-c", &rsa, "-S", &s],
+        ["--hmac-session", "-c", &rsa, "-S", &s],
     );
     ok_flush(
         &server,
         "tpm2_create",
-        &[
+        [
             "-C",
             &rsa,
             "-i",
@@ -226,65 +187,39 @@ fn salted_sessions_for_create_and_unseal(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_load",
-        &["-C", &rsa, "-u", &pubf, "-r", &privf, "-c", &seal, "-Q"],
+        ["-C", &rsa, "-u", &pubf, "-r", &privf, "-c", &seal, "-Q"],
     );
     let out = p(&server.dir().join("out.bin"));
-
-    // Salted (ECC) and bound to the sealed object, which is loaded at
-    // another handle by each tool: the binding follows the Name.
-    ok_flush(
-        &server,
-        "tpm2_startauthsession",
-        &[
-            "--hmac-session",
-            "--tpmkey-context",
-            &ecc,
-            "--bind-context",
-            &seal,
-            "--bind-auth",
-            "sealpw",
-            "-S",
-            &s,
-        ],
-    );
-    server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
-    for _ in 0..2 {
+    // Unseals with the session in `s` and the object's password: the
+    // secret comes back.
+    let unseal_in_session = || {
+        let auth = format!("session:{s}+sealpw");
         ok_flush(
             &server,
             "tpm2_unseal",
-            &[
-                "-c",
-                &seal,
-                "-p",
-                &format!("session:{s}+sealpw"),
-                "-o",
-                &out,
-            ],
+            ["-c", &seal, "-p", &auth, "-o", &out],
         );
         assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
+    };
+
+    // Salted (ECC) and bound to the sealed object, which is loaded at
+    // another handle by each tool: the binding follows the Name.
+    start_salted(
+        &server,
+        &ecc,
+        &["--bind-context", &seal, "--bind-auth", "sealpw"],
+        &s,
+    );
+    server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
+    for _ in 0..2 {
+        unseal_in_session();
     }
     server.ok("tpm2_flushcontext", [&s]);
 
     // Salted (RSA), unbound: the HMAC key is sessionKey || authValue.
-    ok_flush(
-        &server,
-        "tpm2_startauthsession",
-        &["--hmac-session", "--tpmkey-context", &rsa, "-S", &s],
-    );
+    start_salted(&server, &rsa, &[], &s);
     server.ok("tpm2_sessionconfig", ["--enable-encrypt", &s]);
-    ok_flush(
-        &server,
-        "tpm2_unseal",
-        &[
-            "-c",
-            &seal,
-            "-p",
-            &format!("session:{s}+sealpw"),
-            "-o",
-            &out,
-        ],
-    );
-    assert_eq!(server.dir().read("out.bin"), b"top secret sealed data");
+    unseal_in_session();
     let r = server.fails(
         "tpm2_unseal",
         ["-c", &seal, "-p", &format!("session:{s}+wrong")],
@@ -298,7 +233,7 @@ fn salted_session_needs_a_decryption_key(protocol: Protocol) {
     ok_flush(
         &server,
         "tpm2_createprimary",
-        &[
+        [
             "-C",
             "o",
             "-G",

@@ -22,12 +22,8 @@
 //! * Command lines: `--print-capabilities` is JSON, libvirt's command
 //!   lines are accepted, unsupported options refused with one line and
 //!   exit code 1, links named swtpm / swtpm_setup dispatch, `vtpm setup`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::ffi::OsString;
 use std::io::{IoSlice, Read, Write};
@@ -976,6 +972,28 @@ fn check_migrated(data: &mut UnixStream, pcr: &[u8], session: u32) {
     assert_ne!(rc(&transact(data, &flush_context(session))), 0);
 }
 
+/// Restores `blobs` on the destination `dst` (its control and data
+/// channels) and checks the migrated TPM.
+fn restore_and_check(
+    dst: &Vtpm,
+    (c, data): (&mut UnixStream, &mut UnixStream),
+    blobs: &[(u32, u32, Vec<u8>)],
+    (pcr, session): (&[u8], u32),
+) {
+    assert_eq!(restore_blobs(c, blobs), SUCCESS, "{}", dst.diagnostics());
+    check_migrated(data, pcr, session);
+}
+
+/// A new `vtpm` on `state` (the last one has exited): after
+/// Startup(CLEAR), NV_INDEX holds `want`.
+fn assert_nv_after_restart(state: &StateDir, want: &[u8]) {
+    let again = Vtpm::start(state, &[]);
+    let (_c, mut d) = qemu_start(&again, 0);
+    ok(&mut d, &startup_clear_command(), "Startup");
+    let resp = ok(&mut d, &nv_read_command(NV_INDEX, 0, 19), "NV_Read");
+    assert_eq!(nv_read_response_data(&resp), want);
+}
+
 #[test]
 fn state_blobs_round_trip_with_a_migration_key() {
     let src_state = StateDir::new("mig-src");
@@ -1006,14 +1024,8 @@ fn state_blobs_round_trip_with_a_migration_key() {
     let dst = Vtpm::start(&dst_state, &["--migration-key", &dst_arg]);
     let (mut dc, mut dd) = qemu_start(&dst, 0);
     ok(&mut dd, &startup_clear_command(), "Startup");
-    assert_eq!(
-        restore_blobs(&mut dc, &blobs),
-        SUCCESS,
-        "{}",
-        dst.diagnostics()
-    );
+    restore_and_check(&dst, (&mut dc, &mut dd), &blobs, (&pcr, session));
     // An empty savestate blob is accepted too.
-    check_migrated(&mut dd, &pcr, session);
     assert_eq!(result(&mut dc, &be(&[STOP])), SUCCESS);
     assert_eq!(set_blob(&mut dc, 0, SAVESTATE, &[]), SUCCESS);
     assert_eq!(result(&mut dc, &be(&[SHUTDOWN])), SUCCESS);
@@ -1022,11 +1034,7 @@ fn state_blobs_round_trip_with_a_migration_key() {
     // The destination wrote the migrated state to its own state file.
     let mut dst = dst;
     assert!(dst.wait_exit().success());
-    let again = Vtpm::start(&dst_state, &[]);
-    let (_c, mut d) = qemu_start(&again, 0);
-    ok(&mut d, &startup_clear_command(), "Startup");
-    let resp = ok(&mut d, &nv_read_command(NV_INDEX, 0, 19), "NV_Read");
-    assert_eq!(nv_read_response_data(&resp), b"travels with the VM");
+    assert_nv_after_restart(&dst_state, b"travels with the VM");
 }
 
 #[test]
@@ -1043,13 +1051,7 @@ fn state_blobs_round_trip_with_the_state_key() {
     let blobs = take_blobs(&mut sc);
     let dst = Vtpm::start(&dst_state, &[]);
     let (mut dc, mut dd) = qemu_start(&dst, 0);
-    assert_eq!(
-        restore_blobs(&mut dc, &blobs),
-        SUCCESS,
-        "{}",
-        dst.diagnostics()
-    );
-    check_migrated(&mut dd, &pcr, session);
+    restore_and_check(&dst, (&mut dc, &mut dd), &blobs, (&pcr, session));
 }
 
 #[test]
@@ -1164,13 +1166,7 @@ fn shared_storage_lock_handoff() {
     // The source hands over: the lock goes with the savestate blob.
     let blobs = take_blobs(&mut sc);
     assert!(src.log().contains("released the lock"), "{}", src.log());
-    assert_eq!(
-        restore_blobs(&mut dc, &blobs),
-        SUCCESS,
-        "{}",
-        dst.diagnostics()
-    );
-    check_migrated(&mut dd, &pcr, session);
+    restore_and_check(&dst, (&mut dc, &mut dd), &blobs, (&pcr, session));
     ok(
         &mut dd,
         &nv_write_command(NV_INDEX, 0, b"written by the dest"),
@@ -1213,11 +1209,7 @@ fn failed_migration_falls_back_to_the_source() {
     assert_eq!(result(&mut sc, &be(&[SHUTDOWN])), SUCCESS);
     assert!(src.wait_exit().success());
     // What was written after the fallback is in the state file.
-    let again = Vtpm::start(&shared, &[]);
-    let (_c, mut d) = qemu_start(&again, 0);
-    ok(&mut d, &startup_clear_command(), "Startup");
-    let resp = ok(&mut d, &nv_read_command(NV_INDEX, 0, 19), "NV_Read");
-    assert_eq!(nv_read_response_data(&resp), b"after the fallback!");
+    assert_nv_after_restart(&shared, b"after the fallback!");
 }
 
 #[test]

@@ -2,21 +2,19 @@
 //! `swtpm` TCTIs. Every test body is one function taking the protocol; the
 //! `both!` macro makes a `#[test]` per protocol (`mssim::name`,
 //! `swtpm::name`), each with its own server.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::expect_used
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use vtpm_tests::readclock as readclock_info;
 use vtpm_tests::{
-    Hash, Protocol, Server, TempDir, hex, parse_pcr_selection, parse_pcrread, unhex, yaml_blocks,
-    yaml_value,
+    Hash, Protocol, Server, TempDir, all_pcrs, assert_stderr_mentions, hex, parse_pcr_selection,
+    parse_pcrread, started, unhex, yaml_blocks, yaml_value,
 };
 
 use vtpm_tests::both;
+use vtpm_tests::xorshift32;
 
 both!(
     getrandom,
@@ -38,13 +36,6 @@ both!(
 // tpm2_pcrallocate exercise TPM2_StartAuthSession, HMAC authorization and
 // the response HMAC that ESAPI verifies; the `*_raw` variants send the same
 // commands with a password session (TPM_RS_PW).
-
-/// Starts a server and runs `tpm2_startup -c`.
-fn started(protocol: Protocol) -> Server {
-    let server = Server::start(protocol);
-    server.startup_clear();
-    server
-}
 
 /// Reads PCRs with `tpm2_pcrread <selection>`: (bank, index) → value.
 fn pcrread(server: &Server, selection: &str) -> BTreeMap<(String, u32), Vec<u8>> {
@@ -89,20 +80,6 @@ fn handle_list(server: &Server, cap: &str) -> Vec<u32> {
                 .unwrap_or_else(|e| panic!("tpm2_getcap {cap}: bad handle {l:?}: {e}"))
         })
         .collect()
-}
-
-fn all_pcrs() -> Vec<u32> {
-    (0..24).collect()
-}
-
-fn assert_stderr_mentions(run: &vtpm_tests::Run, needles: &[&str]) {
-    let err = run.stderr.to_ascii_lowercase();
-    assert!(
-        needles
-            .iter()
-            .any(|n| err.contains(&n.to_ascii_lowercase())),
-        "expected stderr to mention one of {needles:?}: {run}"
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -817,14 +794,9 @@ const TPM_RH_NULL: u32 = 0x4000_0007;
 
 /// Deterministic filler bytes.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[0]
-        })
+    xorshift32(seed.wrapping_mul(2_654_435_761).wrapping_add(1))
+        .take(len)
+        .map(|x| x.to_le_bytes()[0])
         .collect()
 }
 
@@ -1016,41 +988,6 @@ fn selftest(protocol: Protocol) {
 // ---------------------------------------------------------------------------
 // 7. tpm2_readclock
 // ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ClockInfo {
-    time: u64,
-    clock: u64,
-    reset_count: u32,
-    restart_count: u32,
-    safe: bool,
-}
-
-fn readclock_info(server: &Server) -> ClockInfo {
-    let out = server.ok("tpm2_readclock", std::iter::empty::<&str>());
-    let num = |key: &str| -> u64 {
-        let v = yaml_value(&out, key)
-            .unwrap_or_else(|| panic!("tpm2_readclock printed no {key}:\n{out}"));
-        v.parse()
-            .unwrap_or_else(|e| panic!("tpm2_readclock: {key}: {v:?}: {e}\n{out}"))
-    };
-    let safe = match yaml_value(&out, "safe") {
-        Some("yes" | "1") => true,
-        Some("no" | "0") => false,
-        other => panic!("tpm2_readclock: safe is {other:?}:\n{out}"),
-    };
-    assert!(
-        out.contains("clock_info:"),
-        "tpm2_readclock output lacks clock_info:\n{out}"
-    );
-    ClockInfo {
-        time: num("time"),
-        clock: num("clock"),
-        reset_count: u32::try_from(num("reset_count")).unwrap(),
-        restart_count: u32::try_from(num("restart_count")).unwrap(),
-        safe,
-    }
-}
 
 fn readclock(protocol: Protocol) {
     let server = started(protocol);
