@@ -587,6 +587,38 @@ impl RsaKey {
         Ok(key)
     }
 
+    /// [`RsaKey::from_prime`], remembered: the last [`REBUILT_KEYS`] keys
+    /// rebuilt are kept, keyed by SHA-256(e ‖ n ‖ p), so that loading the
+    /// same key again (a resource manager's ContextLoad before every
+    /// command, a persistent key, TPM2_Load of a key used before) does not
+    /// recompute its private exponent and CRT values. A pure function's
+    /// memo: a different p, n or e is a different entry and gets every
+    /// check of `from_prime`.
+    pub fn from_prime_shared(n: &[u8], exponent: u32, p: &[u8]) -> Result<Arc<RsaKey>, RsaError> {
+        use sha2::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        let mut h = sha2::Sha256::new();
+        h.update(exponent.to_be_bytes());
+        h.update(u32::try_from(n.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(n);
+        h.update(p);
+        let id: [u8; 32] = h.finalize().into();
+        let found = rebuilt_keys()
+            .iter()
+            .find(|(k, _)| bool::from(k.ct_eq(&id)))
+            .map(|(_, key)| Arc::clone(key));
+        if let Some(key) = found {
+            return Ok(key);
+        }
+        let key = Arc::new(Self::from_prime(n, exponent, p)?);
+        let mut cache = rebuilt_keys();
+        if cache.len() >= REBUILT_KEYS {
+            cache.remove(0);
+        }
+        cache.push((id, Arc::clone(&key)));
+        Ok(key)
+    }
+
     /// The modulus size in bits.
     pub fn bits(&self) -> u16 {
         u16::try_from(self.key.n().bits_vartime()).unwrap_or(u16::MAX)
@@ -887,6 +919,19 @@ impl RsaSignScheme {
             RsaSignScheme::Pkcs1v15(h) | RsaSignScheme::Pss(h) => h,
         }
     }
+}
+
+/// How many rebuilt keys [`RsaKey::from_prime_shared`] remembers.
+pub const REBUILT_KEYS: usize = 8;
+
+/// (SHA-256(e ‖ n ‖ p), key), oldest first.
+type RebuiltKeys = Vec<([u8; 32], Arc<RsaKey>)>;
+static REBUILT: Mutex<RebuiltKeys> = Mutex::new(Vec::new());
+
+fn rebuilt_keys() -> MutexGuard<'static, RebuiltKeys> {
+    // Every update leaves the list consistent, so a poisoned lock's
+    // contents are still good.
+    REBUILT.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------------------
@@ -1287,6 +1332,27 @@ mod tests {
         let from_q = RsaKey::from_prime(&n_bytes, 0, &q_bytes).unwrap();
         assert_eq!(*from_q.prime(), *key.prime());
         assert_eq!(from_q.modulus(), key.modulus());
+    }
+
+    #[test]
+    fn from_prime_shared_remembers_only_the_same_inputs() {
+        let key = test_key();
+        let (n, p) = (key.modulus(), key.prime());
+        let a = RsaKey::from_prime_shared(&n, 65537, &p).unwrap();
+        let b = RsaKey::from_prime_shared(&n, 65537, &p).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second rebuild is the remembered key"
+        );
+        assert_eq!(a.modulus(), n);
+        // Another exponent or a prime that does not divide n is a miss,
+        // checked in full.
+        assert!(RsaKey::from_prime_shared(&n, 3, &p).is_err());
+        let mut bad = p.to_vec();
+        if let Some(last) = bad.last_mut() {
+            *last ^= 2;
+        }
+        assert!(RsaKey::from_prime_shared(&n, 65537, &bad).is_err());
     }
 
     #[test]

@@ -192,9 +192,9 @@ pub fn check_binding(public: &Public, sensitive: &Sensitive) -> Result<Option<Ar
             if n.len() * 8 != usize::from(*key_bits) {
                 return Err(TpmRc::KEY_SIZE);
             }
-            let key = RsaKey::from_prime(n.as_bytes(), *exponent, p.as_bytes())
+            let key = RsaKey::from_prime_shared(n.as_bytes(), *exponent, p.as_bytes())
                 .map_err(|_| TpmRc::BINDING)?;
-            Ok(Some(Arc::new(key)))
+            Ok(Some(key))
         }
         (PublicParms::Ecc { curve, .. }, PublicId::Ecc(q), SensitiveComposite::Ecc(d)) => {
             let curve = Curve::from_tpm(curve.0).ok_or(TpmRc::CURVE)?;

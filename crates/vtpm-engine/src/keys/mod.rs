@@ -158,9 +158,7 @@ impl KeyObject {
                 let PublicParms::Rsa { exponent, .. } = self.public.parms else {
                     return None;
                 };
-                RsaKey::from_prime(n.as_bytes(), exponent, p.as_bytes())
-                    .ok()
-                    .map(Arc::new)
+                RsaKey::from_prime_shared(n.as_bytes(), exponent, p.as_bytes()).ok()
             })
             .clone()
             .ok_or(TpmRc::KEY)
