@@ -522,6 +522,43 @@ pub fn wait_ready(tcti: &Tcti, since_unix_ns: Option<u128>, timeout: Duration) -
     Ok(())
 }
 
+/// The engine in-process as a [`Transport`], started (TPM2_Startup(CLEAR)),
+/// for the bench modes' own tests.
+#[cfg(test)]
+pub(crate) struct TestEngine(vtpm_engine::Tpm);
+
+#[cfg(test)]
+impl TestEngine {
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn started() -> TestEngine {
+        let mut tpm = vtpm_engine::Tpm::new(Box::new(vtpm_engine::MemoryPlatform::new())).unwrap();
+        tpm.power_on();
+        assert_eq!(rc(&tpm.execute(0, &startup_clear())), 0);
+        TestEngine(tpm)
+    }
+
+    /// A configuration for a short run (3 iterations after 1 warm-up).
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn config(sessions: bool, nv_attest: bool) -> BenchConfig {
+        BenchConfig {
+            tcti: "swtpm:port=1".parse().unwrap(),
+            iterations: 3,
+            warmup: 1,
+            reconnect: false,
+            keys: false,
+            sessions,
+            nv_attest,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Transport for TestEngine {
+    fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.0.execute(0, command))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -349,32 +349,12 @@ pub fn run(config: &BenchConfig, t: &mut dyn Transport) -> Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use vtpm_engine::{MemoryPlatform, Tpm};
-
-    struct Engine(Tpm);
-
-    impl Transport for Engine {
-        fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>> {
-            Ok(self.0.execute(0, command))
-        }
-    }
+    use crate::bench::TestEngine;
 
     #[test]
     fn runs_against_the_engine() {
-        let mut tpm = Tpm::new(Box::new(MemoryPlatform::new())).unwrap();
-        tpm.power_on();
-        let startup = command(ST_NO_SESSIONS, 0x144, &[0, 0]);
-        assert_eq!(rc(&tpm.execute(0, &startup)), 0);
-        let config = BenchConfig {
-            tcti: "swtpm:port=1".parse().unwrap(),
-            iterations: 3,
-            warmup: 1,
-            reconnect: false,
-            keys: false,
-            sessions: true,
-            nv_attest: false,
-        };
-        let mut engine = Engine(tpm);
+        let config = TestEngine::config(true, false);
+        let mut engine = TestEngine::started();
         run(&config, &mut engine).unwrap();
         // A second run finds the index defined.
         run(&config, &mut engine).unwrap();
