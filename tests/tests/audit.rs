@@ -11,7 +11,7 @@ use vtpm_tests::ok_flush as ok;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
     Cursor, Hash, Protocol, Server, TempDir, create_restricted_signer, flush, hex, openssl_verify,
-    parse_attest, started, verified_attest,
+    parse_attest, started, unhex, verified_attest,
 };
 
 use vtpm_tests::both;
@@ -45,9 +45,7 @@ const TPM_CC_GET_RANDOM: u32 = 0x0000_017B;
 /// SHA-256(TPM_RC_SUCCESS || TPM_CC_GetRandom || TPM2B randomBytes).
 fn audit_get_random(audit_digest: &[u8], n: u16, out: &str) -> Vec<u8> {
     let cc_get_random = TPM_CC_GET_RANDOM.to_be_bytes();
-    let bytes: Vec<u8> = (0..out.trim().len() / 2)
-        .map(|i| u8::from_str_radix(&out.trim()[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
+    let bytes = unhex(out);
     assert_eq!(bytes.len(), usize::from(n), "random bytes: {out}");
     let cp_hash = Hash::Sha256.digest(&[&cc_get_random, &n.to_be_bytes()]);
     let rp_hash = Hash::Sha256.digest(&[

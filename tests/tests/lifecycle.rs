@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 use vtpm_tests::path_str as p;
 use vtpm_tests::{
-    Protocol, Run, ServeOptions, Server, TempDir, require_tpm2_tools, run_command, vtpm_bin,
+    Protocol, Run, ServeOptions, Server, TempDir, require_tpm2_tools, run_command, unhex, vtpm_bin,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -351,12 +351,10 @@ fn policy_b_sha384() -> Vec<u8> {
     a.update(0x151u32.to_be_bytes());
     a.update(0x4000_000Bu32.to_be_bytes());
     let a = Sha384::digest(a.finalize());
-    let c = "d6032ce61f2fb3c240eb3cf6a33237ef2b6a16f4293c22b455e261cffd217ad5\
-             b4947c2d73e63005eed2dc2b3593d165";
-    let c: Vec<u8> = (0..c.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&c[i..i + 2], 16).unwrap())
-        .collect();
+    let c = unhex(
+        "d6032ce61f2fb3c240eb3cf6a33237ef2b6a16f4293c22b455e261cffd217ad5\
+         b4947c2d73e63005eed2dc2b3593d165",
+    );
     let mut b = Sha384::new();
     b.update([0u8; 48]);
     b.update(0x171u32.to_be_bytes());
